@@ -1,0 +1,465 @@
+//! [`Client`]: the throttled request loop every adapter shares.
+//!
+//! For each call: wait for the key's rate (FIFO, no slot held while waiting), take an
+//! in-flight slot, send, read what the response means ([`headway_core::feedback`]), feed that
+//! back to the key (a pause for every waiter of the key, a learned quota, pacing), then either
+//! hand the response back or retry within the backoff caps and the retry budget.
+
+use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::{select, Either};
+use headway_core::backoff::{Backoff, SplitMix64};
+use headway_core::breaker::{BreakerState, CircuitBreaker};
+use headway_core::budget::RetryBudget;
+use headway_core::feedback::{self, Headers, Interpretation, RetryReason, Verdict};
+use headway_core::Quota;
+
+use crate::error::{ClientError, ConfigError, Failure};
+use crate::limiter::Limiter;
+use crate::lock;
+use crate::runtime::Runtime;
+use crate::stats::{Counters, Stats};
+use crate::transport::Transport;
+
+/// How a [`Client`] behaves. Every field has a sensible default; see [`ClientConfig::default`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Quotas every key gets. Empty: learn them from the server's headers.
+    pub quotas: Vec<Quota>,
+    /// Quotas for particular keys (origins such as `https://api.example.com`).
+    pub key_quotas: Vec<(String, Vec<Quota>)>,
+    /// Requests in flight across all keys.
+    pub concurrency: Option<usize>,
+    /// Requests in flight per key.
+    pub per_key_concurrency: Option<u32>,
+    /// The longest any wait may be (rate, server pause); beyond it the call fails with
+    /// [`ClientError::WaitTooLong`]. Default 10 minutes.
+    pub max_wait_ns: u64,
+    /// Per-attempt timeout, from send to response headers. Default 30 s.
+    pub timeout_ns: Option<u64>,
+    /// Retry pacing and caps when the server gives no wait. Default: 100 ms base, 30 s cap,
+    /// 5 retries, 5 minutes total, full jitter.
+    pub backoff: Backoff,
+    /// Retry budget as (ratio in per-mille of successes, floor per second, max saved).
+    /// Default (200, 10, 100). `None` disables the budget.
+    pub budget: Option<(u32, u32, u32)>,
+    /// Circuit breaker per key as (consecutive failures to open, open time in ns).
+    /// Default (5, 10 s). 429s never count as failures. `None` disables it.
+    pub breaker: Option<(u32, u64)>,
+    /// Retry 5xx and connection errors for non-idempotent methods too. 429 and 503 are
+    /// always retried (the server did not process the request). Default false.
+    pub retry_non_idempotent: bool,
+    /// Learn quotas and pacing from response headers. Default true.
+    pub learn: bool,
+    /// The most jitter added to a server-requested pause, so that many clients do not return
+    /// at the same instant: up to a tenth of the pause, at most this. Default 1 s.
+    pub pause_jitter_max_ns: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            quotas: Vec::new(),
+            key_quotas: Vec::new(),
+            concurrency: None,
+            per_key_concurrency: None,
+            max_wait_ns: feedback::Options::DEFAULT_MAX_WAIT_NS,
+            timeout_ns: Some(30 * headway_core::NANOS_PER_SEC),
+            backoff: Backoff::default(),
+            budget: Some((200, 10, 100)),
+            breaker: Some((5, 10 * headway_core::NANOS_PER_SEC)),
+            retry_non_idempotent: false,
+            learn: true,
+            pause_jitter_max_ns: headway_core::NANOS_PER_SEC,
+        }
+    }
+}
+
+/// A response that came back, with what it cost.
+#[derive(Debug)]
+pub struct Sent<Resp> {
+    /// The final response (possibly a 429 or 5xx once retries ran out).
+    pub response: Resp,
+    /// Attempts put on the wire.
+    pub attempts: u32,
+    /// Nanoseconds spent waiting for rate, pauses and backoff.
+    pub waited_ns: u64,
+}
+
+/// The shared throttled client: a keyed [`Limiter`] plus retry, feedback and breaker logic.
+/// Cloning is cheap and shares everything.
+pub struct Client<R: Runtime> {
+    inner: Arc<ClientInner<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct ClientInner<R: Runtime> {
+    limiter: Limiter<String, R>,
+    config: ClientConfig,
+    budget: Option<RetryBudget>,
+    breakers: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
+    counters: Counters,
+    jitter: Mutex<SplitMix64>,
+}
+
+/// Response headers seen through a [`Transport`].
+struct ResponseHeaders<'a, T: Transport> {
+    transport: &'a T,
+    response: &'a T::Response,
+}
+
+impl<T: Transport> Headers for ResponseHeaders<'_, T> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.transport.header(self.response, name)
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Checks `config` and builds a client on `runtime`.
+    pub fn new(runtime: R, config: ClientConfig) -> Result<Client<R>, ConfigError> {
+        let mut builder = Limiter::builder(runtime.clone()).max_wait_ns(config.max_wait_ns);
+        for q in &config.quotas {
+            builder = builder.quota(*q);
+        }
+        for (key, quotas) in &config.key_quotas {
+            builder = builder.key_quotas(key.clone(), quotas.clone());
+        }
+        if let Some(c) = config.concurrency {
+            builder = builder.concurrency(c);
+        }
+        if let Some(c) = config.per_key_concurrency {
+            builder = builder.per_key_concurrency(c);
+        }
+        let limiter = builder.build()?;
+        let budget = config
+            .budget
+            .map(|(ratio, floor, max)| RetryBudget::new(ratio, floor, max))
+            .transpose()
+            .map_err(ConfigError::Budget)?;
+        if let Some((threshold, open_for)) = config.breaker {
+            CircuitBreaker::new(threshold, open_for).map_err(ConfigError::Breaker)?;
+        }
+        let seed = runtime.seed();
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                limiter,
+                config,
+                budget,
+                breakers: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                jitter: Mutex::new(SplitMix64::new(seed)),
+            }),
+        })
+    }
+
+    /// The keyed limiter underneath, for direct acquisition or runtime quota changes.
+    pub fn limiter(&self) -> &Limiter<String, R> {
+        &self.inner.limiter
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// A snapshot of what the client has done and of every key.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let keys = self.inner.limiter.snapshots();
+        Stats {
+            sent: Counters::read(&c.sent),
+            succeeded: Counters::read(&c.succeeded),
+            rate_limited: Counters::read(&c.rate_limited),
+            retries: Counters::read(&c.retries),
+            failed: Counters::read(&c.failed),
+            queued: keys.iter().map(|(_, k)| k.queued).sum(),
+            keys,
+        }
+    }
+
+    fn breaker(&self, key: &str) -> Option<Arc<CircuitBreaker>> {
+        let (threshold, open_for) = self.inner.config.breaker?;
+        let mut map = lock(&self.inner.breakers);
+        if let Some(b) = map.get(key) {
+            return Some(Arc::clone(b));
+        }
+        if map.len() >= 1024 {
+            // Keep memory bounded: a breaker that is closed with no failures holds nothing.
+            let now = self.inner.limiter.runtime().now_ns();
+            map.retain(|_, b| {
+                Arc::strong_count(b) > 1
+                    || b.state(now)
+                        != BreakerState::Closed {
+                            consecutive_failures: 0,
+                        }
+            });
+        }
+        let b = Arc::new(CircuitBreaker::new(threshold, open_for).ok()?);
+        map.insert(key.to_string(), Arc::clone(&b));
+        Some(b)
+    }
+
+    /// Feeds what a response said back to its key: a pause for every waiter, learned quotas,
+    /// pacing from `remaining`/`reset`.
+    fn apply_feedback(&self, key: &String, interp: &Interpretation, now: u64) {
+        let limiter = &self.inner.limiter;
+        let fb = &interp.feedback;
+        if let Verdict::TooLong { wait_ns } = interp.verdict {
+            limiter.pause_until(key, now.saturating_add(wait_ns));
+        } else if let Some(pause) = fb.pause_ns {
+            let cap = (pause / 10).min(self.inner.config.pause_jitter_max_ns);
+            let jitter = if cap == 0 {
+                0
+            } else {
+                lock(&self.inner.jitter).between(0, cap)
+            };
+            let until = now.saturating_add(pause).saturating_add(jitter);
+            tracing::info!(key = %key, pause_ms = pause / 1_000_000, jitter_ms = jitter / 1_000_000, "server asked to pause");
+            limiter.pause_until(key, until);
+        }
+        if !self.inner.config.learn {
+            return;
+        }
+        let k = limiter.key(key);
+        if !fb.policies.is_empty() {
+            let learned: Vec<Quota> = fb.policies.iter().collect();
+            if k.set_learned(&learned) {
+                tracing::info!(key = %key, quotas = ?learned, "learned quotas from server");
+            }
+        }
+        let pacing = match (fb.remaining, fb.reset_ns) {
+            (Some(r), Some(t)) if r > 0 && t > 0 => {
+                Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
+            }
+            _ => None,
+        };
+        k.set_pacing(pacing);
+    }
+
+    /// Sends `request` through `transport` under the key's limits, retrying as configured.
+    ///
+    /// Exactly one result per call: the final response (which may be a 429 or 5xx when
+    /// retries, the budget or the caps ran out) or a [`Failure`].
+    pub async fn execute<T: Transport>(
+        &self,
+        transport: &T,
+        request: T::Request,
+    ) -> Result<Sent<T::Response>, Failure<T::Error>> {
+        let inner = &*self.inner;
+        let runtime = inner.limiter.runtime();
+        let config = &inner.config;
+        let key = transport.key(&request);
+        let idempotent = transport.is_idempotent(&request);
+        let breaker = self.breaker(&key);
+        let mut retrying = config.backoff.start(runtime.seed());
+        let mut attempts = 0u32;
+        let mut waited_ns = 0u64;
+        let mut pending = Some(request);
+        let fail = |error, attempts, waited_ns| {
+            Counters::bump(&inner.counters.failed);
+            Err(Failure {
+                error,
+                attempts,
+                waited_ns,
+            })
+        };
+        while let Some(request) = pending.take() {
+            if let (Some(b), now) = (&breaker, runtime.now_ns()) {
+                if let BreakerState::Open { retry_in_ns } = b.state(now) {
+                    return fail(
+                        ClientError::CircuitOpen { retry_in_ns },
+                        attempts,
+                        waited_ns,
+                    );
+                }
+            }
+            let replay = transport.try_clone(&request);
+            let before = runtime.now_ns();
+            let permit = match inner.limiter.acquire(&key).await {
+                Ok(p) => p,
+                Err(e) => return fail(e.into(), attempts, waited_ns),
+            };
+            let now = runtime.now_ns();
+            waited_ns = waited_ns.saturating_add(now - before);
+            let probe = match &breaker {
+                Some(b) => match b.acquire(now) {
+                    Ok(p) => Some(p),
+                    Err(open) => {
+                        return fail(
+                            ClientError::CircuitOpen {
+                                retry_in_ns: open.retry_in_ns,
+                            },
+                            attempts,
+                            waited_ns,
+                        )
+                    }
+                },
+                None => None,
+            };
+            attempts += 1;
+            Counters::bump(&inner.counters.sent);
+            let result = self.send(transport, request).await;
+            drop(permit);
+            let now = runtime.now_ns();
+            let report = |ok: bool| {
+                if let (Some(b), Some(p)) = (&breaker, probe) {
+                    if ok {
+                        b.on_success(p, now);
+                    } else {
+                        b.on_failure(p, now);
+                    }
+                }
+            };
+            let (server_wait, response) = match result {
+                Err(error) => {
+                    report(false);
+                    let retryable = idempotent || config.retry_non_idempotent;
+                    match self.retry_delay(retryable, &replay, &mut retrying, None, now) {
+                        Some(delay) => {
+                            tracing::debug!(key = %key, attempt = attempts, delay_ms = delay / 1_000_000, "retrying after transport error");
+                            waited_ns = waited_ns.saturating_add(delay);
+                            runtime.sleep_until(now.saturating_add(delay)).await;
+                            pending = replay;
+                            continue;
+                        }
+                        None => return fail(error.into(), attempts, waited_ns),
+                    }
+                }
+                Ok(response) => {
+                    let status = transport.status(&response);
+                    let interp = feedback::interpret(
+                        status,
+                        &ResponseHeaders {
+                            transport,
+                            response: &response,
+                        },
+                        runtime.wall_ms(),
+                        &feedback::Options {
+                            max_wait_ns: config.max_wait_ns,
+                        },
+                    );
+                    self.apply_feedback(&key, &interp, now);
+                    if status == 429 {
+                        Counters::bump(&inner.counters.rate_limited);
+                    }
+                    // A 429 or 503 shows the server alive and shedding load: rate feedback,
+                    // not a failure. Other 5xx count against the breaker.
+                    report(!(500..600).contains(&status) || status == 503);
+                    match interp.verdict {
+                        Verdict::Done => {
+                            if let Some(b) = &inner.budget {
+                                b.on_success(now);
+                            }
+                            (None, response)
+                        }
+                        Verdict::TooLong { wait_ns } => {
+                            return fail(ClientError::WaitTooLong { wait_ns }, attempts, waited_ns)
+                        }
+                        Verdict::Retry { after_ns, reason } => {
+                            let retryable = reason != RetryReason::ServerError
+                                || idempotent
+                                || config.retry_non_idempotent;
+                            match self.retry_delay(retryable, &replay, &mut retrying, after_ns, now)
+                            {
+                                Some(delay) => (Some((delay, after_ns.is_some())), response),
+                                None => (None, response),
+                            }
+                        }
+                    }
+                }
+            };
+            let Some((delay, paused_by_server)) = server_wait else {
+                Counters::bump(&inner.counters.succeeded);
+                return Ok(Sent {
+                    response,
+                    attempts,
+                    waited_ns,
+                });
+            };
+            drop(response);
+            tracing::debug!(key = %key, attempt = attempts, delay_ms = delay / 1_000_000, "retrying");
+            if !paused_by_server {
+                // No server hint: back off outside the queue. With a hint, the key itself is
+                // paused and the retry simply queues behind the pause.
+                waited_ns = waited_ns.saturating_add(delay);
+                runtime.sleep_until(now.saturating_add(delay)).await;
+            }
+            pending = replay;
+        }
+        unreachable!("the loop returns on every path that leaves no request pending")
+    }
+
+    /// The delay before a retry, or `None` when the request may not be retried: not
+    /// retryable, no replayable copy, attempt/time caps reached, or the budget is spent.
+    fn retry_delay<Req>(
+        &self,
+        retryable: bool,
+        replay: &Option<Req>,
+        retrying: &mut headway_core::backoff::Retrying,
+        server_wait: Option<u64>,
+        now: u64,
+    ) -> Option<u64> {
+        if !retryable || replay.is_none() {
+            return None;
+        }
+        let delay = retrying.next_delay(server_wait)?;
+        if let Some(b) = &self.inner.budget {
+            if !b.try_retry(now) {
+                tracing::warn!("retry budget exhausted; returning the last result");
+                return None;
+            }
+        }
+        Counters::bump(&self.inner.counters.retries);
+        Some(delay)
+    }
+
+    /// One send, bounded by the per-attempt timeout.
+    async fn send<T: Transport>(
+        &self,
+        transport: &T,
+        request: T::Request,
+    ) -> Result<T::Response, SendError<T::Error>> {
+        let sending = transport.send(request);
+        let Some(timeout) = self.inner.config.timeout_ns else {
+            return sending.await.map_err(SendError::Transport);
+        };
+        let runtime = self.inner.limiter.runtime();
+        let deadline = runtime.now_ns().saturating_add(timeout);
+        match select(pin!(sending), pin!(runtime.sleep_until(deadline))).await {
+            Either::Left((result, _)) => result.map_err(SendError::Transport),
+            Either::Right(((), _)) => Err(SendError::Timeout(timeout)),
+        }
+    }
+}
+
+/// A send that produced no response.
+enum SendError<E> {
+    Transport(E),
+    Timeout(u64),
+}
+
+impl<E> From<SendError<E>> for ClientError<E> {
+    fn from(e: SendError<E>) -> Self {
+        match e {
+            SendError::Transport(e) => ClientError::Transport(e),
+            SendError::Timeout(after_ns) => ClientError::Timeout { after_ns },
+        }
+    }
+}

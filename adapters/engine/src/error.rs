@@ -1,0 +1,126 @@
+//! The engine's errors: bad configuration, and why a call produced no response.
+
+use std::fmt;
+
+use headway_core::backoff::BackoffError;
+use headway_core::breaker::BreakerError;
+use headway_core::budget::BudgetError;
+use headway_core::TiersError;
+
+use crate::key::AcquireError;
+
+/// A configuration the engine refuses, caught at construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A tier list was empty or longer than [`headway_core::MAX_TIERS`].
+    Tiers(TiersError),
+    /// An in-flight cap of zero would never admit anything.
+    ZeroConcurrency,
+    /// The backoff settings are inconsistent.
+    Backoff(BackoffError),
+    /// The retry budget settings are inconsistent.
+    Budget(BudgetError),
+    /// The circuit breaker settings are inconsistent.
+    Breaker(BreakerError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Tiers(e) => e.fmt(f),
+            ConfigError::ZeroConcurrency => f.write_str("concurrency must be at least 1"),
+            ConfigError::Backoff(e) => write!(f, "backoff: {e}"),
+            ConfigError::Budget(e) => write!(f, "retry budget: {e}"),
+            ConfigError::Breaker(e) => write!(f, "circuit breaker: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a call through the [`crate::Client`] produced no response.
+#[derive(Debug)]
+pub enum ClientError<E> {
+    /// The transport failed (connection refused or reset, ...) and no retry was allowed.
+    Transport(E),
+    /// No response within the per-request timeout, and no retry was allowed.
+    Timeout {
+        /// The timeout, in nanoseconds.
+        after_ns: u64,
+    },
+    /// The server asked for a wait longer than `max_wait` (the wait is the server's,
+    /// saturated), or the key's queue would have made the request wait that long.
+    WaitTooLong {
+        /// The wait, in nanoseconds.
+        wait_ns: u64,
+    },
+    /// The key's circuit breaker is open.
+    CircuitOpen {
+        /// Nanoseconds until a probe will be allowed.
+        retry_in_ns: u64,
+    },
+    /// The request asks for more cells than the key's burst allows.
+    Impossible {
+        /// Cells asked for.
+        n: u32,
+        /// The burst.
+        burst: u32,
+    },
+}
+
+impl<E> From<AcquireError> for ClientError<E> {
+    fn from(e: AcquireError) -> Self {
+        match e {
+            AcquireError::Impossible { n, burst } => ClientError::Impossible { n, burst },
+            AcquireError::WaitTooLong { wait_ns } => ClientError::WaitTooLong { wait_ns },
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ClientError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Transport(e) => write!(f, "transport error: {e}"),
+            ClientError::Timeout { after_ns } => {
+                write!(f, "no response within {} ms", after_ns / 1_000_000)
+            }
+            ClientError::WaitTooLong { wait_ns } => write!(
+                f,
+                "the server asked to wait {} s, longer than max_wait",
+                wait_ns / 1_000_000_000
+            ),
+            ClientError::CircuitOpen { retry_in_ns } => write!(
+                f,
+                "circuit open: the server kept failing; next probe in {} ms",
+                retry_in_ns.div_ceil(1_000_000)
+            ),
+            ClientError::Impossible { n, burst } => {
+                write!(
+                    f,
+                    "{n} permits can never fit a quota whose burst is {burst}"
+                )
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for ClientError<E> {}
+
+/// A call that produced no response, with what it cost.
+#[derive(Debug)]
+pub struct Failure<E> {
+    /// What went wrong.
+    pub error: ClientError<E>,
+    /// Attempts put on the wire.
+    pub attempts: u32,
+    /// Nanoseconds spent waiting for rate, pauses and backoff.
+    pub waited_ns: u64,
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} attempts)", self.error, self.attempts)
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for Failure<E> {}

@@ -1,0 +1,502 @@
+//! One key's scheduler: a FIFO queue of waiters in front of a multi-tier GCRA limiter, a
+//! pause set by server feedback, and an in-flight count.
+//!
+//! Only the waiter at the head of the queue looks at the clock. It computes when its request
+//! conforms, sleeps once until then, and commits; then it wakes the next waiter, which becomes
+//! the head. Nothing is consumed while waiting, so a cancelled waiter (a dropped future)
+//! leaves no trace: it is removed from the queue and, if it was the head, the next waiter is
+//! woken. Feedback that changes the plan (a pause, a learned quota) wakes the head, which
+//! re-plans. Each waiter is therefore woken a constant number of times: when it becomes the
+//! head, and when its time comes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use headway_core::{Quota, Refusal, Tiers};
+
+use crate::lock;
+use crate::runtime::Runtime;
+use crate::slots::Slots;
+
+/// Where a key's quotas came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaSource {
+    /// No quota: the key is limited only by pauses and in-flight caps until one is learned.
+    None,
+    /// Configured by the caller.
+    Configured,
+    /// Learned from the server's `RateLimit-Policy` or pacing headers.
+    Learned,
+}
+
+/// Why an acquisition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// `n` can never fit the key's quota (it exceeds the burst).
+    Impossible {
+        /// Cells asked for.
+        n: u32,
+        /// The most one request may take.
+        burst: u32,
+    },
+    /// The wait would exceed the configured `max_wait`.
+    WaitTooLong {
+        /// The wait that would have been needed, in nanoseconds (saturated).
+        wait_ns: u64,
+    },
+}
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcquireError::Impossible { n, burst } => {
+                write!(
+                    f,
+                    "{n} permits can never fit a quota whose burst is {burst}"
+                )
+            }
+            AcquireError::WaitTooLong { wait_ns } => write!(
+                f,
+                "rate limit wait of {} ms exceeds max_wait",
+                wait_ns / 1_000_000
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AcquireError {}
+
+/// Why [`crate::Limiter::try_acquire`] did not grant a permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryAcquireError {
+    /// Not now: the rate allows it in `wait_ns`, or other waiters are queued first
+    /// (`wait_ns` is then a lower bound).
+    NotYet {
+        /// Nanoseconds until the rate would allow it (a lower bound if others are queued).
+        wait_ns: u64,
+    },
+    /// The in-flight cap is reached.
+    AtCapacity,
+    /// `n` can never fit the key's quota, or the wait exceeds `max_wait`.
+    Never(AcquireError),
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryAcquireError::NotYet { wait_ns } => {
+                write!(
+                    f,
+                    "rate limited: retry in {} ms",
+                    wait_ns.div_ceil(1_000_000)
+                )
+            }
+            TryAcquireError::AtCapacity => f.write_str("too many requests in flight"),
+            TryAcquireError::Never(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+/// A snapshot of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySnapshot {
+    /// The quotas in force (empty when unlimited).
+    pub quotas: Vec<Quota>,
+    /// Where they came from.
+    pub source: QuotaSource,
+    /// Nanoseconds until the key's pause ends (0 when not paused).
+    pub paused_for_ns: u64,
+    /// Waiters queued.
+    pub queued: usize,
+    /// Requests in flight.
+    pub in_flight: u32,
+}
+
+/// The mutable state of one key, behind the key's lock.
+#[derive(Debug)]
+pub(crate) struct KeyState {
+    limiter: Option<Tiers>,
+    configured: Vec<Quota>,
+    learned: Vec<Quota>,
+    pacing: Option<Quota>,
+    pause_until: u64,
+    queue: BTreeMap<u64, Option<Waker>>,
+    next_ticket: u64,
+    in_flight: u32,
+    max_in_flight: Option<u32>,
+}
+
+impl KeyState {
+    /// The quotas that apply: configured ones win over learned ones; a pacing quota derived
+    /// from `remaining`/`reset` is added as one more tier.
+    fn effective(&self) -> Vec<Quota> {
+        let base = if self.configured.is_empty() {
+            &self.learned
+        } else {
+            &self.configured
+        };
+        let mut all: Vec<Quota> = base.clone();
+        if let Some(p) = self.pacing {
+            all.push(p);
+        }
+        all.truncate(headway_core::MAX_TIERS);
+        all
+    }
+
+    /// Rebuilds the limiter after a quota change, keeping the state of tiers that remain.
+    fn rebuild(&mut self) {
+        let quotas = self.effective();
+        match (&mut self.limiter, quotas.is_empty()) {
+            (_, true) => self.limiter = None,
+            (Some(tiers), false) => {
+                // The list is non-empty and at most MAX_TIERS long, so this cannot fail.
+                let _ = tiers.set_quotas(&quotas);
+            }
+            (None, false) => self.limiter = Tiers::new(&quotas).ok(),
+        }
+    }
+
+    /// When `n` cells conform (never before `now`), or why they never will.
+    fn ready_at(&self, n: u32, now: u64) -> Result<u64, AcquireError> {
+        let at = now.max(self.pause_until);
+        match &self.limiter {
+            None => Ok(at),
+            Some(tiers) => match tiers.peek_n(n, at) {
+                Ok(()) => Ok(at),
+                Err(Refusal::Later(d)) => Ok(d.ready_at()),
+                Err(Refusal::Never(i)) => Err(AcquireError::Impossible {
+                    n: i.n,
+                    burst: i.burst,
+                }),
+            },
+        }
+    }
+
+    /// Commits `n` cells at `now`; the caller has checked that they conform.
+    fn commit(&mut self, n: u32, now: u64) {
+        if let Some(tiers) = &self.limiter {
+            let admitted = tiers.check_n(n, now);
+            debug_assert!(admitted.is_ok(), "committed a request that did not conform");
+        }
+        self.in_flight += 1;
+    }
+
+    fn has_capacity(&self) -> bool {
+        self.max_in_flight.is_none_or(|max| self.in_flight < max)
+    }
+
+    fn wake_head(&self) {
+        if let Some((_, Some(w))) = self.queue.first_key_value() {
+            w.wake_by_ref();
+        }
+    }
+}
+
+/// One key: its state and the shared in-flight cap.
+#[derive(Debug)]
+pub(crate) struct Key {
+    state: Mutex<KeyState>,
+    global: Option<Arc<Slots>>,
+}
+
+impl Key {
+    pub(crate) fn new(
+        configured: Vec<Quota>,
+        max_in_flight: Option<u32>,
+        global: Option<Arc<Slots>>,
+    ) -> Key {
+        let mut state = KeyState {
+            limiter: None,
+            configured,
+            learned: Vec::new(),
+            pacing: None,
+            pause_until: 0,
+            queue: BTreeMap::new(),
+            next_ticket: 0,
+            in_flight: 0,
+            max_in_flight,
+        };
+        state.rebuild();
+        Key {
+            state: Mutex::new(state),
+            global,
+        }
+    }
+
+    /// Queues a waiter for `n` cells.
+    pub(crate) fn acquire<R: Runtime>(
+        self: &Arc<Key>,
+        runtime: R,
+        n: u32,
+        max_wait_ns: u64,
+    ) -> Acquire<R> {
+        let mut st = lock(&self.state);
+        st.next_ticket += 1;
+        let ticket = st.next_ticket;
+        st.queue.insert(ticket, None);
+        drop(st);
+        Acquire {
+            key: Arc::clone(self),
+            runtime,
+            ticket,
+            n,
+            max_wait_ns,
+            sleep: None,
+            global_ticket: None,
+            done: false,
+        }
+    }
+
+    /// Takes `n` cells now if the rate and caps allow it and nobody is queued.
+    pub(crate) fn try_acquire(
+        self: &Arc<Key>,
+        now: u64,
+        n: u32,
+        max_wait_ns: u64,
+    ) -> Result<Permit, TryAcquireError> {
+        let mut st = lock(&self.state);
+        let ready = st.ready_at(n, now).map_err(TryAcquireError::Never)?;
+        let wait_ns = ready - now;
+        if wait_ns > max_wait_ns {
+            return Err(TryAcquireError::Never(AcquireError::WaitTooLong {
+                wait_ns,
+            }));
+        }
+        if wait_ns > 0 || !st.queue.is_empty() {
+            return Err(TryAcquireError::NotYet { wait_ns });
+        }
+        if !st.has_capacity() {
+            return Err(TryAcquireError::AtCapacity);
+        }
+        if let Some(g) = &self.global {
+            if !g.try_take_now() {
+                return Err(TryAcquireError::AtCapacity);
+            }
+        }
+        st.commit(n, now);
+        Ok(Permit {
+            key: Arc::clone(self),
+        })
+    }
+
+    /// Nothing is admitted on this key before `until`; every queued waiter re-plans.
+    pub(crate) fn pause_until(&self, until: u64) {
+        let mut st = lock(&self.state);
+        if until > st.pause_until {
+            st.pause_until = until;
+            st.wake_head();
+        }
+    }
+
+    /// Installs quotas learned from the server (ignored while configured quotas exist).
+    pub(crate) fn set_learned(&self, quotas: &[Quota]) -> bool {
+        let mut st = lock(&self.state);
+        if st.learned == quotas {
+            return false;
+        }
+        st.learned = quotas.to_vec();
+        st.rebuild();
+        st.wake_head();
+        true
+    }
+
+    /// Installs (or removes) the pacing tier derived from `remaining`/`reset`.
+    pub(crate) fn set_pacing(&self, pacing: Option<Quota>) {
+        let mut st = lock(&self.state);
+        if st.pacing != pacing {
+            st.pacing = pacing;
+            st.rebuild();
+            st.wake_head();
+        }
+    }
+
+    /// Replaces the configured quotas.
+    pub(crate) fn set_configured(&self, quotas: &[Quota]) {
+        let mut st = lock(&self.state);
+        st.configured = quotas.to_vec();
+        st.rebuild();
+        st.wake_head();
+    }
+
+    /// True when dropping this key loses nothing: no waiters, nothing in flight, no pause
+    /// or rate state pending, nothing learned.
+    pub(crate) fn is_idle(&self, now: u64) -> bool {
+        let st = lock(&self.state);
+        st.queue.is_empty()
+            && st.in_flight == 0
+            && st.pause_until <= now
+            && st.learned.is_empty()
+            && st.pacing.is_none()
+            && st.limiter.as_ref().is_none_or(|t| t.is_idle(now))
+    }
+
+    pub(crate) fn snapshot(&self, now: u64) -> KeySnapshot {
+        let st = lock(&self.state);
+        KeySnapshot {
+            quotas: st.effective(),
+            source: if !st.configured.is_empty() {
+                QuotaSource::Configured
+            } else if !st.learned.is_empty() {
+                QuotaSource::Learned
+            } else {
+                QuotaSource::None
+            },
+            paused_for_ns: st.pause_until.saturating_sub(now),
+            queued: st.queue.len(),
+            in_flight: st.in_flight,
+        }
+    }
+
+    fn release(&self) {
+        if let Some(g) = &self.global {
+            g.release();
+        }
+        let mut st = lock(&self.state);
+        st.in_flight -= 1;
+        st.wake_head();
+    }
+}
+
+/// The right to send one request: holds an in-flight slot until dropped.
+#[derive(Debug)]
+#[must_use = "dropping the permit frees its in-flight slot"]
+pub struct Permit {
+    key: Arc<Key>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.key.release();
+    }
+}
+
+/// A queued acquisition; resolves to a [`Permit`] at the request's time. Dropping it gives its
+/// place in the queue back.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Acquire<R: Runtime> {
+    key: Arc<Key>,
+    runtime: R,
+    ticket: u64,
+    n: u32,
+    max_wait_ns: u64,
+    sleep: Option<(u64, Pin<Box<R::Sleep>>)>,
+    global_ticket: Option<u64>,
+    done: bool,
+}
+
+impl<R: Runtime> fmt::Debug for Acquire<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("ticket", &self.ticket)
+            .field("n", &self.n)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl<R: Runtime> Acquire<R> {
+    /// Leaves the queue for good, waking the next head.
+    fn finish(&mut self, st: &mut KeyState) {
+        self.done = true;
+        st.queue.remove(&self.ticket);
+        st.wake_head();
+        if let Some(g) = &self.key.global {
+            g.leave(&mut self.global_ticket);
+        }
+    }
+
+    fn stop_waiting_for_slot(&mut self) {
+        if let Some(g) = &self.key.global {
+            g.leave(&mut self.global_ticket);
+        }
+    }
+}
+
+// The sleep is boxed and nothing else is self-referential: moving an `Acquire` is fine.
+impl<R: Runtime> Unpin for Acquire<R> {}
+
+impl<R: Runtime> Future for Acquire<R> {
+    type Output = Result<Permit, AcquireError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Pending;
+        }
+        let key = Arc::clone(&this.key);
+        loop {
+            let now = this.runtime.now_ns();
+            let mut st = lock(&key.state);
+            if st.queue.keys().next() != Some(&this.ticket) {
+                st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                return Poll::Pending;
+            }
+            let ready_at = match st.ready_at(this.n, now) {
+                Ok(t) => t,
+                Err(e) => {
+                    this.finish(&mut st);
+                    return Poll::Ready(Err(e));
+                }
+            };
+            if ready_at > now {
+                let wait_ns = ready_at - now;
+                if wait_ns > this.max_wait_ns {
+                    this.finish(&mut st);
+                    return Poll::Ready(Err(AcquireError::WaitTooLong { wait_ns }));
+                }
+                st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                drop(st);
+                this.stop_waiting_for_slot();
+                let sleep = match &mut this.sleep {
+                    Some((deadline, sleep)) if *deadline == ready_at => sleep,
+                    slot => {
+                        let sleep = Box::pin(this.runtime.sleep_until(ready_at));
+                        &mut slot.insert((ready_at, sleep)).1
+                    }
+                };
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.sleep = None;
+                        continue;
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            this.sleep = None;
+            if !st.has_capacity() {
+                // Woken by the next permit released on this key.
+                st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                drop(st);
+                this.stop_waiting_for_slot();
+                return Poll::Pending;
+            }
+            if let Some(g) = &key.global {
+                if !g.try_take(&mut this.global_ticket, cx.waker()) {
+                    st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                    return Poll::Pending;
+                }
+            }
+            st.commit(this.n, now);
+            this.finish(&mut st);
+            return Poll::Ready(Ok(Permit {
+                key: Arc::clone(&key),
+            }));
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Acquire<R> {
+    fn drop(&mut self) {
+        if !self.done {
+            let key = Arc::clone(&self.key);
+            let mut st = lock(&key.state);
+            self.finish(&mut st);
+        }
+    }
+}

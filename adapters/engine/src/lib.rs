@@ -1,0 +1,57 @@
+//! # headway-engine
+//!
+//! Everything that decides, written once for every runtime: the keyed FIFO scheduler
+//! ([`Limiter`]), the throttled request loop with retries, backoff, retry budget, circuit
+//! breaker and server feedback ([`Client`]), and bounded batch execution ([`run_all`]).
+//!
+//! An adapter supplies only a clock and a sleep ([`Runtime`]) and a way to send a request
+//! ([`Transport`]): `headway-tokio` over tokio and reqwest, `headway-web` over the browser's
+//! timers and `fetch`. Futures here are `Send` exactly when the adapter's are.
+//!
+//! ```
+//! use headway_core::Quota;
+//! use headway_engine::{testing::FakeRuntime, Limiter, Runtime};
+//!
+//! let rt = FakeRuntime::new();
+//! let limiter: Limiter<&str, _> = Limiter::builder(rt.clone())
+//!     .quota(Quota::per_second(2).unwrap())
+//!     .build()
+//!     .unwrap();
+//! let times = rt.run(async {
+//!     let mut times = Vec::new();
+//!     for _ in 0..3 {
+//!         let _permit = limiter.acquire(&"example.com").await.unwrap();
+//!         times.push(rt.now_ns());
+//!     }
+//!     times
+//! });
+//! assert_eq!(times, [0, 500_000_000, 1_000_000_000]);
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod batch;
+mod client;
+mod error;
+mod key;
+mod limiter;
+mod runtime;
+mod slots;
+mod stats;
+pub mod testing;
+mod transport;
+
+pub use batch::{run_all, run_stream};
+pub use client::{Client, ClientConfig, Sent};
+pub use error::{ClientError, ConfigError, Failure};
+pub use key::{Acquire, AcquireError, KeySnapshot, Permit, QuotaSource, TryAcquireError};
+pub use limiter::{Limiter, LimiterBuilder};
+pub use runtime::Runtime;
+pub use stats::Stats;
+pub use transport::Transport;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
+/// section here leaves the state consistent before anything that could panic.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,263 @@
+//! [`Limiter`]: keyed, FIFO, cancel-safe async rate limiting over any [`Runtime`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use headway_core::{Quota, Tiers};
+
+use crate::error::ConfigError;
+
+use crate::key::{Acquire, Key, KeySnapshot, Permit, TryAcquireError};
+use crate::lock;
+use crate::runtime::Runtime;
+use crate::slots::Slots;
+
+/// Builds a [`Limiter`].
+///
+/// ```
+/// # use headway_engine::{Limiter, testing::FakeRuntime};
+/// use headway_core::Quota;
+/// let limiter: Limiter<String, _> = Limiter::builder(FakeRuntime::new())
+///     .quota(Quota::per_second(10).unwrap())
+///     .quota(Quota::per_hour(30_000).unwrap())
+///     .concurrency(8)
+///     .build()
+///     .unwrap();
+/// assert!(limiter.try_acquire(&"api.example.com".to_string()).is_ok());
+/// ```
+#[derive(Debug)]
+pub struct LimiterBuilder<K, R> {
+    runtime: R,
+    quotas: Vec<Quota>,
+    per_key: HashMap<K, Vec<Quota>>,
+    concurrency: Option<usize>,
+    per_key_concurrency: Option<u32>,
+    max_wait_ns: u64,
+}
+
+impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
+    /// Adds a quota every key gets (each key has its own state). Several calls make tiers.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quotas.push(quota);
+        self
+    }
+
+    /// Sets the quotas of one key, replacing the default for it.
+    pub fn key_quotas(mut self, key: K, quotas: Vec<Quota>) -> Self {
+        self.per_key.insert(key, quotas);
+        self
+    }
+
+    /// Caps requests in flight across all keys.
+    pub fn concurrency(mut self, cap: usize) -> Self {
+        self.concurrency = Some(cap);
+        self
+    }
+
+    /// Caps requests in flight per key.
+    pub fn per_key_concurrency(mut self, cap: u32) -> Self {
+        self.per_key_concurrency = Some(cap);
+        self
+    }
+
+    /// The longest an acquisition may wait; a longer wait fails with
+    /// [`crate::AcquireError::WaitTooLong`] at once. Default: 10 minutes.
+    pub fn max_wait_ns(mut self, max_wait_ns: u64) -> Self {
+        self.max_wait_ns = max_wait_ns;
+        self
+    }
+
+    /// Checks the configuration and builds the limiter.
+    pub fn build(self) -> Result<Limiter<K, R>, ConfigError> {
+        for quotas in std::iter::once(&self.quotas).chain(self.per_key.values()) {
+            if !quotas.is_empty() {
+                Tiers::new(quotas).map_err(ConfigError::Tiers)?;
+            }
+        }
+        if self.concurrency == Some(0) || self.per_key_concurrency == Some(0) {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        Ok(Limiter {
+            inner: Arc::new(Inner {
+                runtime: self.runtime,
+                quotas: self.quotas,
+                per_key: self.per_key,
+                per_key_concurrency: self.per_key_concurrency,
+                max_wait_ns: self.max_wait_ns,
+                global: self.concurrency.map(|c| Arc::new(Slots::new(c))),
+                keys: Mutex::new(KeyMap {
+                    keys: HashMap::new(),
+                    sweep_at: 64,
+                }),
+            }),
+        })
+    }
+}
+
+/// A keyed async rate limiter: FIFO per key, cancel-safe, no busy polling, with optional
+/// in-flight caps. Cloning is cheap and shares state.
+pub struct Limiter<K, R> {
+    inner: Arc<Inner<K, R>>,
+}
+
+impl<K, R> Clone for Limiter<K, R> {
+    fn clone(&self) -> Self {
+        Limiter {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, R> fmt::Debug for Limiter<K, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("quotas", &self.inner.quotas)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<K, R> {
+    runtime: R,
+    quotas: Vec<Quota>,
+    per_key: HashMap<K, Vec<Quota>>,
+    per_key_concurrency: Option<u32>,
+    max_wait_ns: u64,
+    global: Option<Arc<Slots>>,
+    keys: Mutex<KeyMap<K>>,
+}
+
+struct KeyMap<K> {
+    keys: HashMap<K, Arc<Key>>,
+    /// Sweep idle keys when the map grows past this size.
+    sweep_at: usize,
+}
+
+impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
+    /// Starts building a limiter on `runtime`. Without a quota, keys are unlimited until a
+    /// quota is learned or set; the in-flight caps still apply.
+    pub fn builder(runtime: R) -> LimiterBuilder<K, R> {
+        LimiterBuilder {
+            runtime,
+            quotas: Vec::new(),
+            per_key: HashMap::new(),
+            concurrency: None,
+            per_key_concurrency: None,
+            max_wait_ns: 600 * headway_core::NANOS_PER_SEC,
+        }
+    }
+
+    /// The runtime this limiter runs on.
+    pub fn runtime(&self) -> &R {
+        &self.inner.runtime
+    }
+
+    /// The longest an acquisition may wait.
+    pub fn max_wait_ns(&self) -> u64 {
+        self.inner.max_wait_ns
+    }
+
+    /// The key's state, created if needed. Idle keys are swept as the map grows, so memory
+    /// stays proportional to the keys that carry information.
+    pub(crate) fn key(&self, key: &K) -> Arc<Key> {
+        let mut map = lock(&self.inner.keys);
+        if let Some(k) = map.keys.get(key) {
+            return Arc::clone(k);
+        }
+        if map.keys.len() >= map.sweep_at {
+            let now = self.inner.runtime.now_ns();
+            map.keys
+                .retain(|_, k| Arc::strong_count(k) > 1 || !k.is_idle(now));
+            map.sweep_at = (map.keys.len() * 2).max(64);
+        }
+        let quotas = self
+            .inner
+            .per_key
+            .get(key)
+            .unwrap_or(&self.inner.quotas)
+            .clone();
+        let k = Arc::new(Key::new(
+            quotas,
+            self.inner.per_key_concurrency,
+            self.inner.global.clone(),
+        ));
+        map.keys.insert(key.clone(), Arc::clone(&k));
+        k
+    }
+
+    /// Waits in the key's queue for one permit.
+    pub fn acquire(&self, key: &K) -> Acquire<R> {
+        self.acquire_n(key, 1)
+    }
+
+    /// Waits in the key's queue for `n` cells at once. A large `n` is never overtaken by
+    /// smaller requests queued after it.
+    pub fn acquire_n(&self, key: &K, n: u32) -> Acquire<R> {
+        self.key(key)
+            .acquire(self.inner.runtime.clone(), n, self.inner.max_wait_ns)
+    }
+
+    /// A permit now, or why not. Never jumps the queue.
+    pub fn try_acquire(&self, key: &K) -> Result<Permit, TryAcquireError> {
+        self.try_acquire_n(key, 1)
+    }
+
+    /// `n` cells now, or why not.
+    pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<Permit, TryAcquireError> {
+        let now = self.inner.runtime.now_ns();
+        self.key(key).try_acquire(now, n, self.inner.max_wait_ns)
+    }
+
+    /// Admits nothing on `key` before `until_ns`; every queued waiter re-plans. Other keys
+    /// are untouched.
+    pub fn pause_until(&self, key: &K, until_ns: u64) {
+        self.key(key).pause_until(until_ns);
+    }
+
+    /// Sets `key`'s quotas at runtime, keeping its state.
+    pub fn set_quotas(&self, key: &K, quotas: &[Quota]) -> Result<(), ConfigError> {
+        if !quotas.is_empty() {
+            Tiers::new(quotas).map_err(ConfigError::Tiers)?;
+        }
+        self.key(key).set_configured(quotas);
+        Ok(())
+    }
+
+    /// A snapshot of `key`.
+    pub fn snapshot(&self, key: &K) -> KeySnapshot {
+        self.key(key).snapshot(self.inner.runtime.now_ns())
+    }
+
+    /// Snapshots of every key currently held.
+    pub fn snapshots(&self) -> Vec<(K, KeySnapshot)> {
+        let now = self.inner.runtime.now_ns();
+        let keys: Vec<(K, Arc<Key>)> = lock(&self.inner.keys)
+            .keys
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        keys.into_iter()
+            .map(|(k, v)| (k, v.snapshot(now)))
+            .collect()
+    }
+
+    /// Keys currently held in memory.
+    pub fn key_count(&self) -> usize {
+        lock(&self.inner.keys).keys.len()
+    }
+
+    /// Drops every key whose state carries no information. Returns how many remain.
+    pub fn sweep(&self) -> usize {
+        let now = self.inner.runtime.now_ns();
+        let mut map = lock(&self.inner.keys);
+        map.keys
+            .retain(|_, k| Arc::strong_count(k) > 1 || !k.is_idle(now));
+        map.keys.len()
+    }
+
+    /// Requests in flight across all keys (when a global cap is set).
+    pub fn in_flight(&self) -> Option<usize> {
+        self.inner.global.as_ref().map(|g| g.in_use())
+    }
+}

@@ -1,0 +1,262 @@
+//! [`Client`]: a `reqwest::Client` that goes exactly as fast as each server allows.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::Stream;
+use headway_core::backoff::Backoff;
+use headway_core::{Quota, QuotaError};
+use headway_engine::{ClientConfig, ConfigError, Failure, Limiter, Sent, Stats};
+use reqwest::{IntoUrl, Method, Request, Response};
+
+use crate::runtime::TokioRuntime;
+use crate::transport::{KeyBy, ReqwestTransport};
+
+/// What a call returns: the final response with attempts and time waited, or a failure.
+pub type Outcome = Result<Sent<Response>, Failure<reqwest::Error>>;
+
+/// A configuration rejected by [`ClientBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// A quota string did not parse or a quota was invalid.
+    Quota(String, QuotaError),
+    /// The engine rejected the configuration.
+    Config(ConfigError),
+    /// The reqwest client could not be built.
+    Reqwest(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Quota(s, e) => write!(f, "invalid quota {s:?}: {e}"),
+            BuildError::Config(e) => e.fmt(f),
+            BuildError::Reqwest(e) => write!(f, "HTTP client: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Builds a [`Client`]. Every setting has a default; see [`ClientConfig`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// let client = headway_tokio::Client::builder()
+///     .quota("100/min")          // or none: learn it from the server's headers
+///     .concurrency(10)
+///     .max_wait(Duration::from_secs(600))
+///     .build()?;
+/// let sent = client.get("https://api.example.com/items/1").await?;
+/// println!("{} after {} attempts", sent.response.status(), sent.attempts);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    key_by: KeyBy,
+    reqwest: Option<reqwest::Client>,
+    error: Option<BuildError>,
+}
+
+impl ClientBuilder {
+    /// Adds a quota per key, parsed from a string like `"100/min"` or `"10/s burst 5"`.
+    /// Several calls make tiers, all enforced at once.
+    pub fn quota(mut self, quota: &str) -> Self {
+        match quota.parse::<Quota>() {
+            Ok(q) => self.config.quotas.push(q),
+            Err(e) => self.error = Some(BuildError::Quota(quota.to_string(), e)),
+        }
+        self
+    }
+
+    /// Adds a quota per key.
+    pub fn quota_value(mut self, quota: Quota) -> Self {
+        self.config.quotas.push(quota);
+        self
+    }
+
+    /// Sets the quotas of one key (an origin like `https://api.example.com`).
+    pub fn key_quotas(mut self, key: &str, quotas: Vec<Quota>) -> Self {
+        self.config.key_quotas.push((key.to_string(), quotas));
+        self
+    }
+
+    /// How requests are grouped into keys (default: per origin).
+    pub fn key_by(mut self, key_by: KeyBy) -> Self {
+        self.key_by = key_by;
+        self
+    }
+
+    /// Caps requests in flight across all keys.
+    pub fn concurrency(mut self, cap: usize) -> Self {
+        self.config.concurrency = Some(cap);
+        self
+    }
+
+    /// Caps requests in flight per key.
+    pub fn per_key_concurrency(mut self, cap: u32) -> Self {
+        self.config.per_key_concurrency = Some(cap);
+        self
+    }
+
+    /// The most retries per call (default 5).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.config.backoff = self.config.backoff.with_max_attempts(retries);
+        self
+    }
+
+    /// The backoff used when the server gives no wait.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// The longest any wait may be; a server asking for more fails the call with
+    /// `ClientError::WaitTooLong` (default 10 minutes).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.config.max_wait_ns = duration_ns(max_wait);
+        self
+    }
+
+    /// Per-attempt timeout, send to response headers (default 30 s; `None` for none).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.timeout_ns = timeout.map(duration_ns);
+        self
+    }
+
+    /// Retry budget as (per-mille of successes, floor per second, most saved), or `None`.
+    pub fn retry_budget(mut self, budget: Option<(u32, u32, u32)>) -> Self {
+        self.config.budget = budget;
+        self
+    }
+
+    /// Circuit breaker per key as (consecutive failures, open time), or `None`.
+    pub fn breaker(mut self, breaker: Option<(u32, Duration)>) -> Self {
+        self.config.breaker = breaker.map(|(n, d)| (n, duration_ns(d)));
+        self
+    }
+
+    /// Also retry 5xx and connection errors for non-idempotent methods.
+    pub fn retry_non_idempotent(mut self, yes: bool) -> Self {
+        self.config.retry_non_idempotent = yes;
+        self
+    }
+
+    /// Learn quotas and pacing from response headers (default on).
+    pub fn learn(mut self, yes: bool) -> Self {
+        self.config.learn = yes;
+        self
+    }
+
+    /// The most jitter added to a server-requested pause (default 1 s; 0 for none).
+    pub fn pause_jitter(mut self, max: Duration) -> Self {
+        self.config.pause_jitter_max_ns = duration_ns(max);
+        self
+    }
+
+    /// Sends through this `reqwest::Client` instead of a default one.
+    pub fn reqwest_client(mut self, client: reqwest::Client) -> Self {
+        self.reqwest = Some(client);
+        self
+    }
+
+    /// Checks everything and builds the client. Call inside a tokio runtime.
+    pub fn build(self) -> Result<Client, BuildError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let reqwest = match self.reqwest {
+            Some(c) => c,
+            None => reqwest::Client::builder()
+                .build()
+                .map_err(|e| BuildError::Reqwest(e.to_string()))?,
+        };
+        let engine = headway_engine::Client::new(TokioRuntime::new(), self.config)
+            .map_err(BuildError::Config)?;
+        Ok(Client {
+            engine,
+            transport: ReqwestTransport::new(reqwest.clone(), self.key_by),
+            reqwest,
+        })
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A throttled HTTP client: per-key quotas (configured or learned), FIFO waiting, retries
+/// with backoff inside a retry budget, `Retry-After` applied to the whole key, a circuit
+/// breaker per key. Cloning is cheap and shares all state.
+#[derive(Debug, Clone)]
+pub struct Client {
+    engine: headway_engine::Client<TokioRuntime>,
+    transport: ReqwestTransport,
+    reqwest: reqwest::Client,
+}
+
+impl Client {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Sends `request` under the limits, retrying as configured.
+    pub async fn execute(&self, request: Request) -> Outcome {
+        self.engine.execute(&self.transport, request).await
+    }
+
+    /// A throttled `GET`. An invalid URL is a builder error from reqwest, returned as a
+    /// transport failure with zero attempts.
+    pub async fn get<U: IntoUrl>(&self, url: U) -> Outcome {
+        match self.reqwest.request(Method::GET, url).build() {
+            Ok(request) => self.execute(request).await,
+            Err(e) => Err(Failure {
+                error: headway_engine::ClientError::Transport(e),
+                attempts: 0,
+                waited_ns: 0,
+            }),
+        }
+    }
+
+    /// Runs every request with at most `concurrency` in flight, one outcome per request, in
+    /// input order when `ordered`. Requests are pulled lazily from the iterator.
+    pub fn execute_all<I>(
+        &self,
+        requests: I,
+        concurrency: usize,
+        ordered: bool,
+    ) -> impl Stream<Item = Outcome> + Send + 'static
+    where
+        I: IntoIterator<Item = Request> + 'static,
+        I::IntoIter: Send + 'static,
+    {
+        let client = self.clone();
+        headway_engine::run_all(requests, concurrency, ordered, move |request| {
+            let client = client.clone();
+            async move { client.execute(request).await }
+        })
+    }
+
+    /// The reqwest client underneath, to build requests with.
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.reqwest
+    }
+
+    /// The keyed limiter underneath (per-key quotas at runtime, direct acquisition).
+    pub fn limiter(&self) -> &Limiter<String, TokioRuntime> {
+        self.engine.limiter()
+    }
+
+    /// What the client has done so far, and the state of every key.
+    pub fn stats(&self) -> Stats {
+        self.engine.stats()
+    }
+
+    /// The shared engine client, to build a middleware from.
+    pub fn engine(&self) -> &headway_engine::Client<TokioRuntime> {
+        &self.engine
+    }
+}

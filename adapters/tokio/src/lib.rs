@@ -1,0 +1,52 @@
+//! # headway-tokio
+//!
+//! Headway on tokio and reqwest. Hand it requests and a quota (or no quota, and let the
+//! server's headers teach it) and get every response back, as fast as allowed and no faster.
+//!
+//! - [`Client`]: a throttled `reqwest::Client` (per-origin keys, FIFO, retries inside a
+//!   retry budget, `Retry-After` applied to the whole key, circuit breaker, `max_wait`).
+//! - [`HeadwayMiddleware`]: the same as a `reqwest-middleware` layer.
+//! - [`limiter`]: a keyed async limiter for any work, not only HTTP.
+//! - [`Client::execute_all`]: a million requests with bounded memory, one result each.
+//!
+//! All logic lives in `headway-engine` and `headway-core`; this crate supplies tokio's clock
+//! and timer ([`TokioRuntime`]) and reqwest as the transport ([`ReqwestTransport`]).
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod middleware;
+mod runtime;
+mod transport;
+
+pub use client::{BuildError, Client, ClientBuilder, Outcome};
+pub use headway_core::Quota;
+pub use headway_engine::{
+    AcquireError, ClientError, Failure, KeySnapshot, Permit, QuotaSource, Sent, Stats,
+    TryAcquireError,
+};
+pub use middleware::{HeadwayError, HeadwayMiddleware};
+pub use runtime::TokioRuntime;
+pub use transport::{KeyBy, ReqwestTransport};
+
+/// A keyed async limiter on tokio's clock: FIFO per key, cancel-safe, no busy polling.
+pub type Limiter<K> = headway_engine::Limiter<K, TokioRuntime>;
+
+/// Starts building a keyed [`Limiter`] on tokio's clock.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use headway_tokio::{limiter, Quota};
+/// let limits: headway_tokio::Limiter<&str> = limiter()
+///     .quota(Quota::per_second(100).unwrap())
+///     .concurrency(10)
+///     .build()
+///     .unwrap();
+/// let _permit = limits.acquire(&"db").await.unwrap();
+/// # }
+/// ```
+pub fn limiter<K: std::hash::Hash + Eq + Clone>() -> headway_engine::LimiterBuilder<K, TokioRuntime>
+{
+    headway_engine::Limiter::builder(TokioRuntime::new())
+}
