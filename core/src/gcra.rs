@@ -203,11 +203,10 @@ impl Gcra {
     /// Admits `n` cells at once at `now`, or refuses: [`Refusal::Later`] with the wait, or
     /// [`Refusal::Never`] if `n` is 0 or larger than the burst.
     pub fn check_n(&self, n: u32, now: u64) -> Result<(), Refusal> {
-        // Acquire: the not_before written by a defer that happened before this call is seen.
-        let not_before = self.not_before.load(Ordering::Acquire);
         // Acquire: see `commit`.
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
+            let not_before = self.not_before_after_tat();
             let step =
                 plan(tat, not_before, self.quota.timing(), n, now).map_err(Refusal::Never)?;
             if step.ready_at > now {
@@ -282,10 +281,10 @@ impl Gcra {
     /// For schedulers: the caller sleeps until [`Reservation::ready_at`] and sends. If the
     /// request is abandoned before then, [`Gcra::refund`] may give the slot back.
     pub fn reserve_n(&self, n: u32, now: u64) -> Result<Reservation, Impossible> {
-        // Acquire: as in `check_n`.
-        let not_before = self.not_before.load(Ordering::Acquire);
+        // Acquire: see `commit`.
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
+            let not_before = self.not_before_after_tat();
             let step = plan(tat, not_before, self.quota.timing(), n, now)?;
             match self.commit(tat, step.new_tat) {
                 Ok(()) => {
@@ -315,7 +314,9 @@ impl Gcra {
     /// returning the slot could put two requests in one slot, so the slot is forfeited. That
     /// is conservative: it can only make the client slower, never faster than allowed.
     pub fn refund(&self, reservation: &Reservation) -> bool {
-        self.commit(reservation.tat, reservation.prev_tat).is_ok()
+        // A strong CAS: a weak one may fail spuriously (LL/SC targets), which would forfeit
+        // the slot and report `false` for a refund that nothing prevented.
+        self.compare_set_tat(reservation.tat, reservation.prev_tat)
     }
 
     /// Nothing conforms before `t` (for example a server's `Retry-After`). Waiters planning
@@ -327,6 +328,19 @@ impl Gcra {
 
     /// The time before which nothing conforms, set by [`Gcra::defer_until`].
     pub fn deferred_until(&self) -> u64 {
+        // Acquire: pairs with the AcqRel `fetch_max` in `defer_until`.
+        self.not_before.load(Ordering::Acquire)
+    }
+
+    /// The pause, read *after* the `TAT` a plan is built on (and again on every retry).
+    ///
+    /// If that `TAT` was written by a request that saw a pause, this load sees the pause too
+    /// (the Acquire load or failed CAS of `TAT` synchronises with that request's commit, which
+    /// came after its own read of the pause). Reading the pause first, or only once before a
+    /// retry loop, would let a request planned before a pause be admitted *after* one that saw
+    /// it, at a time inside the pause.
+    #[inline]
+    fn not_before_after_tat(&self) -> u64 {
         // Acquire: pairs with the AcqRel `fetch_max` in `defer_until`.
         self.not_before.load(Ordering::Acquire)
     }

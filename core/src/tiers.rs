@@ -143,12 +143,17 @@ impl Tiers {
     /// Plans `n` cells at `now`: the earliest time every tier conforms, and each tier's state
     /// once the request is admitted at that time.
     fn plan(&self, n: u32, now: u64) -> Result<TierPlan, Impossible> {
-        // Acquire: a pause published by `defer_until` before this call is seen.
-        let not_before = self.not_before.load(Ordering::Acquire);
         let mut prev = [0; MAX_TIERS];
-        let mut ready_at = now.max(not_before);
         for (i, cell) in self.cells[..self.len].iter().enumerate() {
             prev[i] = cell.tat();
+        }
+        // Acquire: a pause published by `defer_until` before this call is seen. Read after
+        // the tiers' TATs: if one of them was written by a request that saw a pause, this
+        // sees it too, so a request planned before a pause is never admitted on top of one
+        // planned after it (see `Gcra::check_n`).
+        let not_before = self.not_before.load(Ordering::Acquire);
+        let mut ready_at = now.max(not_before);
+        for (i, cell) in self.cells[..self.len].iter().enumerate() {
             ready_at = ready_at.max(plan(prev[i], not_before, cell.timing(), n, now)?.ready_at);
         }
         let mut next = [0; MAX_TIERS];

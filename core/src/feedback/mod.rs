@@ -1,0 +1,606 @@
+//! What an HTTP response means: a [`Verdict`] for the request and [`Feedback`] for its key.
+//!
+//! [`interpret`] is a pure function of the status, the headers, the local wall clock and
+//! [`Options`]. It reads no clock and allocates nothing, so every adapter (tokio, the browser,
+//! Node, an embedded client) makes the same decision from the same response.
+//!
+//! ```
+//! use headway_core::feedback::{interpret, Options, RetryReason, Verdict};
+//!
+//! let headers = [("Retry-After", "5"), ("X-RateLimit-Remaining", "0")];
+//! let i = interpret(429, &headers, 1_767_225_600_000, &Options::default());
+//! assert_eq!(
+//!     i.verdict,
+//!     Verdict::Retry { after_ns: Some(5_000_000_000), reason: RetryReason::RateLimited }
+//! );
+//! assert_eq!(i.feedback.pause_ns, Some(5_000_000_000));
+//! assert_eq!(i.feedback.remaining, Some(0));
+//! ```
+//!
+//! # Time
+//!
+//! Every wait is a count of nanoseconds **from now**; the caller adds it to its own monotonic
+//! `now`. The wall clock is needed only to read epochs and HTTP-dates. For that, the
+//! *reference* instant is the response's `Date` header when it is present and parses to a date
+//! not before 1970; otherwise it is `wall_ms`, the local unix time in milliseconds. Measuring a
+//! server's epoch against the server's own `Date` means a skewed local clock cannot turn a reset
+//! into a negative or an endless wait. Dates and epochs at or before the reference give a wait
+//! of zero.
+//!
+//! # Verdicts
+//!
+//! | status | verdict | `after_ns` |
+//! |---|---|---|
+//! | 429 | `Retry`, [`RetryReason::RateLimited`] | `Retry-After`; else the reset when remaining is 0; else `None` |
+//! | 503 | `Retry`, [`RetryReason::Unavailable`] | `Retry-After`; else the reset when remaining is 0; else `None` |
+//! | 500, 502, 504, 408 | `Retry`, [`RetryReason::ServerError`] | `Retry-After`; else `None` |
+//! | anything else (1xx, 2xx, 3xx, other 4xx and 5xx) | `Done` | |
+//!
+//! `after_ns: None` means the server gave no hint and the caller uses its backoff. When the
+//! server's wait is longer than [`Options::max_wait_ns`], a retryable status gives
+//! [`Verdict::TooLong`] carrying that wait (saturated at `u64::MAX`) instead of a retry, so a
+//! client fails with the server's reason rather than sleeping for years.
+//!
+//! 408 (Request Timeout) is retried with the transient server errors: the server gave up
+//! before it received the whole request, so nothing was processed and resending is safe even
+//! for a non-idempotent method. Other statuses, including 501 and the other 4xx, are handed to
+//! the caller: repeating the request would give the same answer.
+//!
+//! # Feedback
+//!
+//! [`Feedback`] is what the key's limiter learns from the response, on **any** status:
+//!
+//! - `pause_ns`: admit nothing on this key for this long: `Retry-After` (which beats every other
+//!   hint), else the reset when the remaining quota is 0. Clamped to `max_wait_ns`.
+//! - `limit`, `remaining`, `reset_ns`: the current window (`reset_ns` is the server's value, saturated but not clamped, so pacing over a long window stays exact).
+//! - `policies`: quotas learned from `RateLimit-Policy`, up to [`MAX_TIERS`].
+//!
+//! # Headers understood
+//!
+//! Names are matched without regard to case. For each of `limit`, `remaining` and `reset`, the
+//! first source below that gives a usable value wins:
+//!
+//! 1. `RateLimit`, IETF draft-ietf-httpapi-ratelimit-headers -08 and later: a list of service
+//!    limit items such as `"default";r=50;t=30`. With several items the most constraining one is
+//!    used (lowest `r`; on a tie, longest `t`), and its limit is the `q` of the same-named item
+//!    in `RateLimit-Policy`. Draft -07's dictionary form, `limit=100, remaining=50, reset=5`, is
+//!    read when there is no -08 item.
+//! 2. Draft -06: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
+//! 3. `X-RateLimit-Limit`, `X-RateLimit-Remaining`, and `X-RateLimit-Reset-After` (always delta
+//!    seconds, decimals allowed, as Discord sends it) before `X-RateLimit-Reset`.
+//! 4. `X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining`, `X-Rate-Limit-Reset`.
+//! 5. `X-RateLimit-Limit-Requests`, `X-RateLimit-Remaining-Requests`,
+//!    `X-RateLimit-Reset-Requests` (OpenAI; the reset is a duration such as `6m0s`).
+//!
+//! `Retry-After` is delay-seconds or an HTTP-date (IMF-fixdate, RFC 850 with RFC 9110's
+//! 50-year rule for two-digit years, or asctime; see [`parse_http_date`]).
+//!
+//! `RateLimit-Policy` gives the quotas: every -08 item `"name";q=100;w=60` (parameters in any
+//! order, unknown ones ignored) and every -07 item `100;w=60`. The draft gives `w` no default,
+//! so an item without a window teaches nothing and is skipped, as are items with `q=0`, `w=0`,
+//! or a `qu` quota unit other than `requests`. A quota above `u32::MAX` is read as `u32::MAX`
+//! (slower than allowed, never faster). When `RateLimit-Policy` yields nothing, items with a
+//! `w` in `RateLimit-Limit` (the form of early drafts, `10, 10;w=1, 50;w=60`) are used. Learned
+//! quotas have burst 1: evenly spaced requests, which no server policy rejects.
+//!
+//! # Reading values
+//!
+//! Counts (limit, remaining) are plain non-negative integers that fit in `u64`. Waits (resets
+//! and `Retry-After`) accept, in this order:
+//!
+//! 1. A bare decimal number, digits with an optional fraction (`5`, `1.5`,
+//!    `1470173023.123`), read with integer arithmetic, rounding down to the nanosecond.
+//!    **Epoch-vs-delta rule:** a bare number v: v >= 1e12 -> epoch milliseconds; v >= 1e9 ->
+//!    epoch seconds; otherwise delta seconds. Epochs are measured against the Date header if
+//!    present, else wall_ms; epochs in the past give 0. (1e9 seconds is almost 32 years, so no
+//!    real delta is that long, and 1e12 seconds since 1970 is beyond the year 30000.) The one
+//!    exception is `X-RateLimit-Reset-After`, whose bare numbers are always delta seconds.
+//! 2. A duration with units, as in Go: `6m0s`, `1s`, `12ms`, `1.5s` (see
+//!    [`parse_duration`](crate::duration::parse_duration)).
+//! 3. An HTTP-date, measured against the reference instant.
+//! 4. For a comma-joined value (a header sent twice and combined), its first member, when that
+//!    is a number or a duration.
+//!
+//! `Retry-After` is read the same way, so `Retry-After: 1.5` is one and a half seconds (the RFC
+//! asks for an integer; fractional values are accepted as meant) and an epoch there is read as
+//! an epoch rather than as a wait of decades.
+//!
+//! # Bad input
+//!
+//! A server is not trusted. An unusable value (empty, garbage, negative like `-5`, `1e309`,
+//! `NaN`, `inf`, non-ASCII digits, an invalid or zoned date) is ignored as if the header were
+//! absent. A value too large to represent (`99999999999999999999`, a date in the year 9999)
+//! saturates to `u64::MAX` nanoseconds rather than overflowing. No wait is ever negative, there
+//! is no floating point anywhere, and nothing panics; property tests feed arbitrary text to
+//! every header to hold that. When several entries share a name, [`Headers::get`] decides which
+//! one is read (the first, for slices); header values that are not valid UTF-8 should be passed
+//! as absent.
+
+use core::time::Duration;
+
+use crate::{Quota, MAX_TIERS, NANOS_PER_SEC};
+
+mod date;
+mod fields;
+mod value;
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod tests;
+
+pub use date::parse_http_date;
+pub use value::{EPOCH_MILLIS_THRESHOLD, EPOCH_SECONDS_THRESHOLD};
+
+use fields::{members, unquote, Member};
+use value::{Bare, Reference};
+
+/// Header lookup by name, without regard to ASCII case.
+///
+/// Implemented for slices and arrays of `(name, value)` pairs (`&str` or anything that is
+/// `AsRef<str>`), where the first match wins, so tests and embedders need no allocation.
+/// Adapters implement it over their own header maps. On a slice, the inherent `get(usize)`
+/// takes precedence in method syntax, so call it as `Headers::get(slice, name)`.
+///
+/// ```
+/// use headway_core::feedback::Headers;
+/// let h = [("Retry-After", "5"), ("retry-after", "6")];
+/// assert_eq!(h.get("RETRY-AFTER"), Some("5"));
+/// assert_eq!(Headers::get(&h[..], "date"), None);
+/// ```
+pub trait Headers {
+    /// The value of the header `name` (any case), or `None` if it is absent.
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> Headers for [(K, V)] {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Headers for [(K, V); N] {
+    fn get(&self, name: &str) -> Option<&str> {
+        Headers::get(&self[..], name)
+    }
+}
+
+impl<H: Headers + ?Sized> Headers for &H {
+    fn get(&self, name: &str) -> Option<&str> {
+        (**self).get(name)
+    }
+}
+
+/// How responses are interpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// The longest wait the client accepts, in nanoseconds. A retryable response whose server
+    /// wait is longer gives [`Verdict::TooLong`]; every wait in [`Feedback`] is clamped to it.
+    /// Default: 10 minutes.
+    pub max_wait_ns: u64,
+}
+
+impl Options {
+    /// The default longest wait: 10 minutes.
+    pub const DEFAULT_MAX_WAIT_NS: u64 = 600 * NANOS_PER_SEC;
+
+    /// Options with the given longest wait.
+    pub const fn new(max_wait: Duration) -> Options {
+        let ns = max_wait.as_nanos();
+        Options {
+            max_wait_ns: if ns > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                ns as u64
+            },
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_wait_ns: Options::DEFAULT_MAX_WAIT_NS,
+        }
+    }
+}
+
+/// Why a response is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryReason {
+    /// 429 Too Many Requests.
+    RateLimited,
+    /// 503 Service Unavailable.
+    Unavailable,
+    /// A transient failure: 500, 502, 504, or 408 Request Timeout.
+    ServerError,
+}
+
+impl RetryReason {
+    /// The reason for `status`, or `None` if that status is not retried (see the module docs).
+    ///
+    /// ```
+    /// use headway_core::feedback::RetryReason;
+    /// assert_eq!(RetryReason::of(429), Some(RetryReason::RateLimited));
+    /// assert_eq!(RetryReason::of(408), Some(RetryReason::ServerError));
+    /// assert_eq!(RetryReason::of(404), None);
+    /// ```
+    pub const fn of(status: u16) -> Option<RetryReason> {
+        match status {
+            429 => Some(RetryReason::RateLimited),
+            503 => Some(RetryReason::Unavailable),
+            408 | 500 | 502 | 504 => Some(RetryReason::ServerError),
+            _ => None,
+        }
+    }
+
+    /// A stable snake_case name: `"rate_limited"`, `"unavailable"` or `"server_error"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RetryReason::RateLimited => "rate_limited",
+            RetryReason::Unavailable => "unavailable",
+            RetryReason::ServerError => "server_error",
+        }
+    }
+}
+
+/// What to do with the request that got this response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// A success, or a status that is not retried: hand the response to the caller.
+    Done,
+    /// Send the request again.
+    Retry {
+        /// The server's wait in nanoseconds from now, at most `max_wait_ns`: `Retry-After`, or
+        /// on a 429 or 503 the reset when the remaining quota is 0. `None`: the server gave no
+        /// hint and the caller uses its backoff.
+        after_ns: Option<u64>,
+        /// Why the response is retried.
+        reason: RetryReason,
+    },
+    /// The server asks for a wait longer than `max_wait_ns`: fail with this typed outcome
+    /// instead of sleeping.
+    TooLong {
+        /// The server's wait in nanoseconds from now, saturated at `u64::MAX`.
+        wait_ns: u64,
+    },
+}
+
+/// Quotas learned from `RateLimit-Policy`: at most [`MAX_TIERS`] of them, in the order the
+/// server listed them, without allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Policies {
+    quotas: [Option<Quota>; MAX_TIERS],
+    len: usize,
+}
+
+impl Policies {
+    /// No policies.
+    pub const fn new() -> Policies {
+        Policies {
+            quotas: [None; MAX_TIERS],
+            len: 0,
+        }
+    }
+
+    /// Adds a quota; returns `false` (and drops it) when [`MAX_TIERS`] are already held.
+    pub fn push(&mut self, quota: Quota) -> bool {
+        match self.quotas.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(quota);
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many quotas are held.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no quota is held.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `i`-th quota.
+    pub fn get(&self, i: usize) -> Option<Quota> {
+        self.quotas.get(i).copied().flatten()
+    }
+
+    /// The quotas, in order.
+    pub fn iter(&self) -> PolicyIter<'_> {
+        PolicyIter {
+            inner: self.quotas.iter(),
+        }
+    }
+}
+
+impl Default for Policies {
+    fn default() -> Policies {
+        Policies::new()
+    }
+}
+
+impl<'a> IntoIterator for &'a Policies {
+    type Item = Quota;
+    type IntoIter = PolicyIter<'a>;
+
+    fn into_iter(self) -> PolicyIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the quotas in [`Policies`].
+#[derive(Debug, Clone)]
+pub struct PolicyIter<'a> {
+    inner: core::slice::Iter<'a, Option<Quota>>,
+}
+
+impl Iterator for PolicyIter<'_> {
+    type Item = Quota;
+
+    fn next(&mut self) -> Option<Quota> {
+        self.inner.by_ref().flatten().next().copied()
+    }
+}
+
+/// What the key's limiter learns from a response (on any status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Feedback {
+    /// Admit nothing on this key for this many nanoseconds from now: `Retry-After` on any
+    /// status, else the reset when the remaining quota is 0. At most `max_wait_ns`.
+    pub pause_ns: Option<u64>,
+    /// Requests allowed in the current window (`RateLimit` / `RateLimit-Limit` /
+    /// `X-RateLimit-Limit` / -07 `limit=` / the -08 policy's `q`).
+    pub limit: Option<u64>,
+    /// Requests left in the current window.
+    pub remaining: Option<u64>,
+    /// Nanoseconds from now until the window resets: the server's value, saturated, not
+    /// clamped (spreading the remaining quota over a clamped reset would go too fast).
+    pub reset_ns: Option<u64>,
+    /// Quotas learned from `RateLimit-Policy`.
+    pub policies: Policies,
+}
+
+/// The meaning of one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interpretation {
+    /// What to do with this request.
+    pub verdict: Verdict,
+    /// What the key's limiter learns.
+    pub feedback: Feedback,
+}
+
+/// Interprets a response: its `status`, its `headers`, and the local unix time `wall_ms` in
+/// milliseconds (used only for epochs and dates, and replaced by the response's `Date` header
+/// when that parses). See the module docs for every rule.
+///
+/// ```
+/// use headway_core::feedback::{interpret, Options, Verdict};
+///
+/// // GitHub: an epoch-seconds reset, measured against the server's Date header.
+/// let h = [
+///     ("Date", "Thu, 01 Jan 2026 00:00:00 GMT"),
+///     ("x-ratelimit-limit", "5000"),
+///     ("x-ratelimit-remaining", "0"),
+///     ("x-ratelimit-reset", "1767225630"),
+/// ];
+/// // The local clock is an hour fast; the server's Date wins.
+/// let i = interpret(403, &h, 1_767_229_200_000, &Options::default());
+/// assert_eq!(i.verdict, Verdict::Done);
+/// assert_eq!(i.feedback.pause_ns, Some(30_000_000_000));
+/// assert_eq!(i.feedback.limit, Some(5000));
+/// ```
+pub fn interpret<H: Headers + ?Sized>(
+    status: u16,
+    headers: &H,
+    wall_ms: u64,
+    opts: &Options,
+) -> Interpretation {
+    let max = opts.max_wait_ns;
+    let reference = reference(headers, wall_ms);
+    let retry_after = headers
+        .get("retry-after")
+        .and_then(|v| value::wait(v, Bare::EpochOrDelta, reference));
+    let window = Window::read(headers, reference);
+    let exhausted = match window.remaining {
+        Some(0) => window.reset_ns,
+        _ => None,
+    };
+    let pause = retry_after.or(exhausted);
+
+    let verdict = match RetryReason::of(status) {
+        None => Verdict::Done,
+        Some(reason) => {
+            let wait = match reason {
+                RetryReason::RateLimited | RetryReason::Unavailable => pause,
+                RetryReason::ServerError => retry_after,
+            };
+            match wait {
+                Some(wait_ns) if wait_ns > max => Verdict::TooLong { wait_ns },
+                after_ns => Verdict::Retry { after_ns, reason },
+            }
+        }
+    };
+
+    Interpretation {
+        verdict,
+        feedback: Feedback {
+            pause_ns: pause.map(|p| p.min(max)),
+            limit: window.limit,
+            remaining: window.remaining,
+            reset_ns: window.reset_ns,
+            policies: policies(headers),
+        },
+    }
+}
+
+/// The instant epochs and dates are measured against: the `Date` header, else `wall_ms`.
+fn reference<H: Headers + ?Sized>(headers: &H, wall_ms: u64) -> Reference {
+    let local = Reference::from_millis(wall_ms);
+    headers
+        .get("date")
+        .and_then(|d| parse_http_date(d, local.unix_secs))
+        .and_then(|secs| u64::try_from(secs).ok())
+        .map_or(local, Reference::from_secs)
+}
+
+/// The current window as one source describes it; unknown fields are `None`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset_ns: Option<u64>,
+}
+
+/// `(limit, remaining, [(reset, how bare numbers read)])` header names, in priority order.
+type Source = (&'static str, &'static str, &'static [(&'static str, Bare)]);
+
+const SOURCES: [Source; 4] = [
+    (
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        &[("ratelimit-reset", Bare::EpochOrDelta)],
+    ),
+    (
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        &[
+            ("x-ratelimit-reset-after", Bare::Delta),
+            ("x-ratelimit-reset", Bare::EpochOrDelta),
+        ],
+    ),
+    (
+        "x-rate-limit-limit",
+        "x-rate-limit-remaining",
+        &[("x-rate-limit-reset", Bare::EpochOrDelta)],
+    ),
+    (
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        &[("x-ratelimit-reset-requests", Bare::EpochOrDelta)],
+    ),
+];
+
+impl Window {
+    fn read<H: Headers + ?Sized>(headers: &H, reference: Reference) -> Window {
+        let mut w = Window::from_ratelimit(headers, reference);
+        for (limit, remaining, resets) in SOURCES {
+            if w.limit.is_none() {
+                w.limit = headers.get(limit).and_then(value::count);
+            }
+            if w.remaining.is_none() {
+                w.remaining = headers.get(remaining).and_then(value::count);
+            }
+            for &(reset, bare) in resets {
+                if w.reset_ns.is_none() {
+                    w.reset_ns = headers
+                        .get(reset)
+                        .and_then(|v| value::wait(v, bare, reference));
+                }
+            }
+        }
+        w
+    }
+
+    /// The `RateLimit` field: -08 service-limit items, else the -07 dictionary.
+    fn from_ratelimit<H: Headers + ?Sized>(headers: &H, reference: Reference) -> Window {
+        let Some(field) = headers.get("ratelimit") else {
+            return Window::default();
+        };
+        let mut dict = Window::default();
+        // The most constraining -08 item: (remaining, reset, policy name).
+        let mut best: Option<(u64, Option<u64>, &str)> = None;
+        for m in members(field) {
+            match m.key {
+                Some(key) => {
+                    if key.eq_ignore_ascii_case("limit") {
+                        dict.limit = dict.limit.or_else(|| value::count(m.item));
+                    } else if key.eq_ignore_ascii_case("remaining") {
+                        dict.remaining = dict.remaining.or_else(|| value::count(m.item));
+                    } else if key.eq_ignore_ascii_case("reset") {
+                        dict.reset_ns = dict
+                            .reset_ns
+                            .or_else(|| value::wait(m.item, Bare::EpochOrDelta, reference));
+                    }
+                }
+                None => {
+                    let Some(r) = m.param("r").and_then(value::count) else {
+                        continue;
+                    };
+                    let t = m
+                        .param("t")
+                        .and_then(|t| value::wait(t, Bare::EpochOrDelta, reference));
+                    let better = match best {
+                        None => true,
+                        Some((br, bt, _)) => r < br || (r == br && t > bt),
+                    };
+                    if better {
+                        best = Some((r, t, m.name()));
+                    }
+                }
+            }
+        }
+        match best {
+            Some((remaining, reset_ns, name)) => Window {
+                limit: headers
+                    .get("ratelimit-policy")
+                    .and_then(|p| policy_quota_named(p, name)),
+                remaining: Some(remaining),
+                reset_ns,
+            },
+            None => dict,
+        }
+    }
+}
+
+/// The `q` of the -08 policy item named `name`.
+fn policy_quota_named(field: &str, name: &str) -> Option<u64> {
+    members(field)
+        .find(|m| m.key.is_none() && m.name() == name && value::count(m.item).is_none())
+        .and_then(|m| m.param("q"))
+        .and_then(value::count)
+}
+
+/// Quotas from `RateLimit-Policy`, or failing that from `RateLimit-Limit`.
+fn policies<H: Headers + ?Sized>(headers: &H) -> Policies {
+    let mut out = Policies::new();
+    for name in ["ratelimit-policy", "ratelimit-limit"] {
+        if let Some(field) = headers.get(name) {
+            for quota in members(field).filter_map(|m| policy(&m)) {
+                if !out.push(quota) {
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// One quota policy item: -07 `100;w=60` or -08 `"name";q=100;w=60`.
+fn policy(m: &Member<'_>) -> Option<Quota> {
+    if m.key.is_some() || m.item.is_empty() {
+        return None;
+    }
+    let limit = match value::count(m.item) {
+        Some(limit) => limit,
+        None => {
+            if let Some(unit) = m.param("qu") {
+                if !unquote(unit).eq_ignore_ascii_case("requests") {
+                    return None;
+                }
+            }
+            value::count(m.param("q")?)?
+        }
+    };
+    let window_ns = value::seconds(m.param("w")?)?;
+    Quota::from_nanos(u32::try_from(limit).unwrap_or(u32::MAX), window_ns).ok()
+}

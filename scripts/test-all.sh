@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: style, native tests (core, engine, tokio adapter against the mock
+# API, CLI, conformance), loom models, no_std builds, and the wasm targets (Node, headless
+# Chromium, the npm package's JS API, a real-browser end-to-end run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+step() { echo; echo "=== $* ==="; }
+
+step "install prerequisites"
+bash scripts/install-deps.sh
+
+# Crates that only build for wasm32 are tested by wasm/test.sh.
+native_excludes=()
+for c in headway-web headway-wasm; do
+  if cargo metadata --no-deps --format-version 1 2>/dev/null | grep -q "\"name\":\"$c\""; then
+    native_excludes+=(--exclude "$c")
+  fi
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace "${native_excludes[@]}" --all-targets -- -D warnings
+
+step "native tests"
+cargo test --workspace "${native_excludes[@]}"
+
+step "loom models"
+loom_tests=()
+for f in core/tests/loom_*.rs; do loom_tests+=(--test "$(basename "$f" .rs)"); done
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p headway-core --release "${loom_tests[@]}"
+
+step "no_std builds of the core"
+cargo build -p headway-core --target wasm32-unknown-unknown
+cargo build -p headway-core --target thumbv7em-none-eabihf
+
+if [ -f wasm/test.sh ]; then
+  step "wasm: Node, headless Chromium, npm package, browser end-to-end"
+  bash wasm/test.sh
+fi
+
+echo
+echo "all suites passed"

@@ -1,0 +1,44 @@
+//! The one conformance suite every Headway target runs.
+//!
+//! The cases live in `data/*.json` as plain JSON with exact expected values, independent of
+//! Rust types, so the wasm runners and the npm package's JavaScript tests read the very same
+//! files. This crate embeds them and runs them against `headway-core`; a runner on any target
+//! (native, wasm in Node, wasm in a browser) calls [`run_all`] and asserts no failures.
+//!
+//! Times in the GCRA and tier files are integer nanoseconds below 2^53, so JavaScript numbers
+//! hold them exactly; header files use milliseconds.
+
+mod backoff;
+mod breaker;
+mod headers;
+mod report;
+
+pub use report::{Report, Suite};
+
+/// Every suite's JSON, by name, embedded at build time.
+pub const SUITES: &[(&str, &str)] = &[
+    ("headers", include_str!("../data/headers.json")),
+    ("backoff", include_str!("../data/backoff.json")),
+    ("breaker", include_str!("../data/breaker.json")),
+];
+
+/// Runs every suite against `headway-core` and returns one report per suite.
+pub fn run_all() -> Vec<Report> {
+    SUITES
+        .iter()
+        .map(|(name, json)| run_suite(name, json))
+        .collect()
+}
+
+/// Runs one named suite's JSON text.
+pub fn run_suite(name: &str, json: &str) -> Report {
+    let mut report = Report::new(name);
+    match name {
+        "backoff" => backoff::run(json, &mut report),
+        "breaker" => breaker::run(json, &mut report),
+        "headers" => headers::run(json, &mut report),
+        other => report.fail(other, "no runner for this suite"),
+    }
+    let _ = json;
+    report
+}
