@@ -293,7 +293,8 @@ impl CircuitBreaker {
     /// probe's success).
     ///
     /// In the closed state a success resets the failure count. A non-probe success while
-    /// open or half-open changes nothing, and a stale probe's report is ignored.
+    /// open or half-open changes nothing, and a stale probe's report is ignored. `now` does
+    /// not change the outcome; it is taken so both reports have the same shape.
     pub fn on_success(&self, permit: Permit, now: u64) -> bool {
         let _ = now;
         let closed = Word::Closed { failures: 0 }.encode();

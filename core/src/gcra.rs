@@ -202,6 +202,7 @@ impl Gcra {
 
     /// Admits `n` cells at once at `now`, or refuses: [`Refusal::Later`] with the wait, or
     /// [`Refusal::Never`] if `n` is 0 or larger than the burst.
+    #[inline]
     pub fn check_n(&self, n: u32, now: u64) -> Result<(), Refusal> {
         // Acquire: see `commit`.
         let mut tat = self.tat.load(Ordering::Acquire);
@@ -223,6 +224,7 @@ impl Gcra {
     }
 
     /// Would `n` cells conform at `now`? Consumes nothing.
+    #[inline]
     pub fn peek_n(&self, n: u32, now: u64) -> Result<(), Refusal> {
         // Acquire: as in `check_n`.
         let not_before = self.not_before.load(Ordering::Acquire);
@@ -280,6 +282,7 @@ impl Gcra {
     ///
     /// For schedulers: the caller sleeps until [`Reservation::ready_at`] and sends. If the
     /// request is abandoned before then, [`Gcra::refund`] may give the slot back.
+    #[inline]
     pub fn reserve_n(&self, n: u32, now: u64) -> Result<Reservation, Impossible> {
         // Acquire: see `commit`.
         let mut tat = self.tat.load(Ordering::Acquire);

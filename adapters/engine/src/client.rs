@@ -216,41 +216,51 @@ impl<R: Runtime> Client<R> {
         Some(b)
     }
 
-    /// Feeds what a response said back to its key: a pause for every waiter, learned quotas,
+    /// Feeds what a response said back to its key: learned quotas, a pause for every waiter,
     /// pacing from `remaining`/`reset`.
+    ///
+    /// When the key's quota is known (configured or learned), a *successful* response that
+    /// leaves `remaining == 0` does not pause the key and no pacing tier is added: the quota
+    /// already spaces the next request, and servers that report resets in whole seconds would
+    /// otherwise stall a fast key ("0 left, reset in 1 s" after every request of a 100/s
+    /// limit). A 429 or 503 still pauses every waiter of the key. Without a known quota, the
+    /// headers are all there is: `remaining` is spread over `reset`, and `remaining == 0`
+    /// pauses the key until the reset.
     fn apply_feedback(&self, key: &String, interp: &Interpretation, now: u64) {
-        let limiter = &self.inner.limiter;
+        let learn = self.inner.config.learn;
+        let k = self.inner.limiter.key(key);
         let fb = &interp.feedback;
-        if let Verdict::TooLong { wait_ns } = interp.verdict {
-            limiter.pause_until(key, now.saturating_add(wait_ns));
-        } else if let Some(pause) = fb.pause_ns {
-            let cap = (pause / 10).min(self.inner.config.pause_jitter_max_ns);
-            let jitter = if cap == 0 {
-                0
-            } else {
-                lock(&self.inner.jitter).between(0, cap)
-            };
-            let until = now.saturating_add(pause).saturating_add(jitter);
-            tracing::info!(key = %key, pause_ms = pause / 1_000_000, jitter_ms = jitter / 1_000_000, "server asked to pause");
-            limiter.pause_until(key, until);
-        }
-        if !self.inner.config.learn {
-            return;
-        }
-        let k = limiter.key(key);
-        if !fb.policies.is_empty() {
+        if learn && !fb.policies.is_empty() {
             let learned: Vec<Quota> = fb.policies.iter().collect();
             if k.set_learned(&learned) {
                 tracing::info!(key = %key, quotas = ?learned, "learned quotas from server");
             }
         }
-        let pacing = match (fb.remaining, fb.reset_ns) {
-            (Some(r), Some(t)) if r > 0 && t > 0 => {
-                Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
+        let has_quota = k.has_quota();
+        match (interp.verdict, fb.pause_ns) {
+            (Verdict::TooLong { wait_ns }, _) => k.pause_until(now.saturating_add(wait_ns)),
+            (Verdict::Done, _) if has_quota => {}
+            (_, Some(pause)) => {
+                let cap = (pause / 10).min(self.inner.config.pause_jitter_max_ns);
+                let jitter = if cap == 0 {
+                    0
+                } else {
+                    lock(&self.inner.jitter).between(0, cap)
+                };
+                tracing::info!(key = %key, pause_ms = pause / 1_000_000, jitter_ms = jitter / 1_000_000, "server asked to pause");
+                k.pause_until(now.saturating_add(pause).saturating_add(jitter));
             }
-            _ => None,
-        };
-        k.set_pacing(pacing);
+            (_, None) => {}
+        }
+        if learn {
+            let pacing = match (has_quota, fb.remaining, fb.reset_ns) {
+                (false, Some(r), Some(t)) if r > 0 && t > 0 => {
+                    Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
+                }
+                _ => None,
+            };
+            k.set_pacing(pacing);
+        }
     }
 
     /// Sends `request` through `transport` under the key's limits, retrying as configured.
@@ -269,51 +279,39 @@ impl<R: Runtime> Client<R> {
         let idempotent = transport.is_idempotent(&request);
         let breaker = self.breaker(&key);
         let mut retrying = config.backoff.start(runtime.seed());
-        let mut attempts = 0u32;
-        let mut waited_ns = 0u64;
-        let mut pending = Some(request);
-        let fail = |error, attempts, waited_ns| {
-            Counters::bump(&inner.counters.failed);
-            Err(Failure {
-                error,
-                attempts,
-                waited_ns,
-            })
-        };
-        while let Some(request) = pending.take() {
-            if let (Some(b), now) = (&breaker, runtime.now_ns()) {
-                if let BreakerState::Open { retry_in_ns } = b.state(now) {
-                    return fail(
-                        ClientError::CircuitOpen { retry_in_ns },
-                        attempts,
-                        waited_ns,
-                    );
-                }
-            }
+        let mut tally = Tally::default();
+        // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
+        // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
+        // the server actually said rather than a less informative error.
+        let mut last: Option<Attempt<T>> = None;
+        let mut request = request;
+        loop {
             let replay = transport.try_clone(&request);
             let before = runtime.now_ns();
+            if let Some(b) = &breaker {
+                if let BreakerState::Open { retry_in_ns } = b.state(before) {
+                    let error = ClientError::CircuitOpen { retry_in_ns };
+                    return self.finish(last.unwrap_or(Err(error)), tally);
+                }
+            }
             let permit = match inner.limiter.acquire(&key).await {
                 Ok(p) => p,
-                Err(e) => return fail(e.into(), attempts, waited_ns),
+                Err(e) => return self.finish(last.unwrap_or(Err(e.into())), tally),
             };
             let now = runtime.now_ns();
-            waited_ns = waited_ns.saturating_add(now - before);
-            let probe = match &breaker {
-                Some(b) => match b.acquire(now) {
-                    Ok(p) => Some(p),
-                    Err(open) => {
-                        return fail(
-                            ClientError::CircuitOpen {
-                                retry_in_ns: open.retry_in_ns,
-                            },
-                            attempts,
-                            waited_ns,
-                        )
-                    }
-                },
+            tally.waited_ns = tally.waited_ns.saturating_add(now - before);
+            let probe = match breaker.as_ref().map(|b| b.acquire(now)) {
                 None => None,
+                Some(Ok(p)) => Some(p),
+                Some(Err(open)) => {
+                    let error = ClientError::CircuitOpen {
+                        retry_in_ns: open.retry_in_ns,
+                    };
+                    return self.finish(last.unwrap_or(Err(error)), tally);
+                }
             };
-            attempts += 1;
+            drop(last.take());
+            tally.attempts += 1;
             Counters::bump(&inner.counters.sent);
             let result = self.send(transport, request).await;
             drop(permit);
@@ -327,34 +325,23 @@ impl<R: Runtime> Client<R> {
                     }
                 }
             };
-            let (server_wait, response) = match result {
+            let (delay, server_paused, outcome): (_, _, Attempt<T>) = match result {
                 Err(error) => {
                     report(false);
                     let retryable = idempotent || config.retry_non_idempotent;
-                    match self.retry_delay(retryable, &replay, &mut retrying, None, now) {
-                        Some(delay) => {
-                            tracing::debug!(key = %key, attempt = attempts, delay_ms = delay / 1_000_000, "retrying after transport error");
-                            waited_ns = waited_ns.saturating_add(delay);
-                            runtime.sleep_until(now.saturating_add(delay)).await;
-                            pending = replay;
-                            continue;
-                        }
-                        None => return fail(error.into(), attempts, waited_ns),
-                    }
+                    let delay = self.retry_delay(retryable, &replay, &mut retrying, None, now);
+                    (delay, false, Err(error.into()))
                 }
                 Ok(response) => {
                     let status = transport.status(&response);
-                    let interp = feedback::interpret(
-                        status,
-                        &ResponseHeaders {
-                            transport,
-                            response: &response,
-                        },
-                        runtime.wall_ms(),
-                        &feedback::Options {
-                            max_wait_ns: config.max_wait_ns,
-                        },
-                    );
+                    let headers = ResponseHeaders {
+                        transport,
+                        response: &response,
+                    };
+                    let options = feedback::Options {
+                        max_wait_ns: config.max_wait_ns,
+                    };
+                    let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
                     self.apply_feedback(&key, &interp, now);
                     if status == 429 {
                         Counters::bump(&inner.counters.rate_limited);
@@ -367,43 +354,64 @@ impl<R: Runtime> Client<R> {
                             if let Some(b) = &inner.budget {
                                 b.on_success(now);
                             }
-                            (None, response)
+                            return self.finish(Ok(response), tally);
                         }
                         Verdict::TooLong { wait_ns } => {
-                            return fail(ClientError::WaitTooLong { wait_ns }, attempts, waited_ns)
+                            let error = ClientError::WaitTooLong { wait_ns };
+                            return self.finish(Err(error), tally);
                         }
                         Verdict::Retry { after_ns, reason } => {
                             let retryable = reason != RetryReason::ServerError
                                 || idempotent
                                 || config.retry_non_idempotent;
-                            match self.retry_delay(retryable, &replay, &mut retrying, after_ns, now)
-                            {
-                                Some(delay) => (Some((delay, after_ns.is_some())), response),
-                                None => (None, response),
-                            }
+                            let delay =
+                                self.retry_delay(retryable, &replay, &mut retrying, after_ns, now);
+                            (delay, after_ns.is_some(), Ok(response))
                         }
                     }
                 }
             };
-            let Some((delay, paused_by_server)) = server_wait else {
-                Counters::bump(&inner.counters.succeeded);
-                return Ok(Sent {
-                    response,
-                    attempts,
-                    waited_ns,
-                });
+            let (Some(delay), Some(replay)) = (delay, replay) else {
+                // Not retried: this attempt's outcome is the call's result.
+                return self.finish(outcome, tally);
             };
-            drop(response);
-            tracing::debug!(key = %key, attempt = attempts, delay_ms = delay / 1_000_000, "retrying");
-            if !paused_by_server {
+            last = Some(outcome);
+            tracing::debug!(key = %key, attempt = tally.attempts, delay_ms = delay / 1_000_000, "retrying");
+            if !server_paused {
                 // No server hint: back off outside the queue. With a hint, the key itself is
-                // paused and the retry simply queues behind the pause.
-                waited_ns = waited_ns.saturating_add(delay);
+                // paused (for every waiter) and the retry simply queues behind the pause.
+                tally.waited_ns = tally.waited_ns.saturating_add(delay);
                 runtime.sleep_until(now.saturating_add(delay)).await;
             }
-            pending = replay;
+            request = replay;
         }
-        unreachable!("the loop returns on every path that leaves no request pending")
+    }
+
+    /// The call's one result, counted.
+    fn finish<Resp, E>(
+        &self,
+        outcome: Result<Resp, ClientError<E>>,
+        tally: Tally,
+    ) -> Result<Sent<Resp>, Failure<E>> {
+        let counters = &self.inner.counters;
+        match outcome {
+            Ok(response) => {
+                Counters::bump(&counters.succeeded);
+                Ok(Sent {
+                    response,
+                    attempts: tally.attempts,
+                    waited_ns: tally.waited_ns,
+                })
+            }
+            Err(error) => {
+                Counters::bump(&counters.failed);
+                Err(Failure {
+                    error,
+                    attempts: tally.attempts,
+                    waited_ns: tally.waited_ns,
+                })
+            }
+        }
     }
 
     /// The delay before a retry, or `None` when the request may not be retried: not
@@ -447,6 +455,16 @@ impl<R: Runtime> Client<R> {
             Either::Right(((), _)) => Err(SendError::Timeout(timeout)),
         }
     }
+}
+
+/// One attempt's outcome: a response, or why there was none.
+type Attempt<T> = Result<<T as Transport>::Response, ClientError<<T as Transport>::Error>>;
+
+/// What a call has cost so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    attempts: u32,
+    waited_ns: u64,
 }
 
 /// A send that produced no response.

@@ -188,7 +188,7 @@ impl KeyState {
     }
 
     fn has_capacity(&self) -> bool {
-        self.max_in_flight.is_none_or(|max| self.in_flight < max)
+        self.max_in_flight.map_or(true, |max| self.in_flight < max)
     }
 
     fn wake_head(&self) {
@@ -324,6 +324,12 @@ impl Key {
         st.wake_head();
     }
 
+    /// True when the key has a configured or learned quota (pacing alone does not count).
+    pub(crate) fn has_quota(&self) -> bool {
+        let st = lock(&self.state);
+        !st.configured.is_empty() || !st.learned.is_empty()
+    }
+
     /// True when dropping this key loses nothing: no waiters, nothing in flight, no pause
     /// or rate state pending, nothing learned.
     pub(crate) fn is_idle(&self, now: u64) -> bool {
@@ -333,7 +339,7 @@ impl Key {
             && st.pause_until <= now
             && st.learned.is_empty()
             && st.pacing.is_none()
-            && st.limiter.as_ref().is_none_or(|t| t.is_idle(now))
+            && st.limiter.as_ref().map_or(true, |t| t.is_idle(now))
     }
 
     pub(crate) fn snapshot(&self, now: u64) -> KeySnapshot {

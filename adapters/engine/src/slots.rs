@@ -49,6 +49,13 @@ impl Slots {
             if let Some(t) = ticket.take() {
                 st.waiters.remove(&t);
             }
+            // Several slots may have come back while this waiter was being woken; each
+            // `release` woke only the first waiter (this one), so pass the rest on.
+            if st.available > 0 {
+                if let Some(w) = st.waiters.values().next() {
+                    w.wake_by_ref();
+                }
+            }
             return true;
         }
         let t = *ticket.get_or_insert_with(|| {

@@ -255,6 +255,11 @@ impl Client {
         self.engine.stats()
     }
 
+    /// How requests are grouped into keys.
+    pub fn key_by(&self) -> KeyBy {
+        self.transport.key_by()
+    }
+
     /// The shared engine client, to build a middleware from.
     pub fn engine(&self) -> &headway_engine::Client<TokioRuntime> {
         &self.engine

@@ -30,11 +30,11 @@ pub struct HeadwayMiddleware {
 }
 
 impl HeadwayMiddleware {
-    /// Shares `client`'s limits, keys and statistics.
+    /// Shares `client`'s limits, keying rule and statistics.
     pub fn new(client: &crate::Client) -> HeadwayMiddleware {
         HeadwayMiddleware {
             engine: client.engine().clone(),
-            key_by: KeyBy::Origin,
+            key_by: client.key_by(),
         }
     }
 

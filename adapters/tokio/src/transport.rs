@@ -54,6 +54,11 @@ impl ReqwestTransport {
     pub fn new(client: reqwest::Client, key_by: KeyBy) -> ReqwestTransport {
         ReqwestTransport { client, key_by }
     }
+
+    /// How this transport groups requests into keys.
+    pub fn key_by(&self) -> KeyBy {
+        self.key_by
+    }
 }
 
 impl Transport for ReqwestTransport {

@@ -1,0 +1,675 @@
+//! The shared retry loop ([`Client`]) against a scripted in-memory transport on the virtual
+//! clock: what each response makes the client do, and exactly when it sends again.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use futures_util::future::join_all;
+use headway_core::backoff::{Backoff, Jitter};
+use headway_core::Quota;
+use headway_engine::testing::FakeRuntime;
+use headway_engine::{Client, ClientConfig, ClientError, QuotaSource, Runtime, Transport};
+
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000_000_000;
+
+/// What the scripted server does with one request.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Answer at once with this status and headers.
+    Reply(u16, Vec<(&'static str, String)>),
+    /// Answer after `ns` of latency.
+    Slow(u64, u16, Vec<(&'static str, String)>),
+    /// Fail to connect.
+    Error,
+    /// Never answer.
+    Hang,
+}
+
+fn status(code: u16) -> Step {
+    Step::Reply(code, Vec::new())
+}
+
+fn with_header(code: u16, name: &'static str, value: &str) -> Step {
+    Step::Reply(code, vec![(name, value.to_string())])
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    key: &'static str,
+    method: &'static str,
+    id: u32,
+    replayable: bool,
+}
+
+fn get(key: &'static str, id: u32) -> Req {
+    Req {
+        key,
+        method: "GET",
+        id,
+        replayable: true,
+    }
+}
+
+fn post(key: &'static str, id: u32) -> Req {
+    Req {
+        method: "POST",
+        ..get(key, id)
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    id: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct NetError;
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection refused")
+    }
+}
+
+/// One send: when, to which key, which request.
+type SendLog = Vec<(u64, &'static str, u32)>;
+
+/// A scripted transport: per key, a queue of steps (then 200s), and a log of every send as
+/// `(time, key, request id)`.
+#[derive(Clone)]
+struct Script {
+    rt: FakeRuntime,
+    steps: Rc<RefCell<HashMap<&'static str, VecDeque<Step>>>>,
+    log: Rc<RefCell<SendLog>>,
+}
+
+impl Script {
+    fn new(rt: &FakeRuntime) -> Script {
+        Script {
+            rt: rt.clone(),
+            steps: Rc::default(),
+            log: Rc::default(),
+        }
+    }
+
+    fn on(self, key: &'static str, steps: impl IntoIterator<Item = Step>) -> Script {
+        self.steps
+            .borrow_mut()
+            .entry(key)
+            .or_default()
+            .extend(steps);
+        self
+    }
+
+    fn sends(&self) -> SendLog {
+        self.log.borrow().clone()
+    }
+
+    fn times(&self, key: &str) -> Vec<u64> {
+        self.log
+            .borrow()
+            .iter()
+            .filter(|(_, k, _)| *k == key)
+            .map(|&(t, _, _)| t)
+            .collect()
+    }
+}
+
+impl Transport for Script {
+    type Request = Req;
+    type Response = Resp;
+    type Error = NetError;
+    type Sending = Pin<Box<dyn Future<Output = Result<Resp, NetError>>>>;
+
+    fn key(&self, request: &Req) -> String {
+        request.key.to_string()
+    }
+
+    fn is_idempotent(&self, request: &Req) -> bool {
+        request.method != "POST"
+    }
+
+    fn try_clone(&self, request: &Req) -> Option<Req> {
+        request.replayable.then(|| request.clone())
+    }
+
+    fn send(&self, request: Req) -> Self::Sending {
+        self.log
+            .borrow_mut()
+            .push((self.rt.now_ns(), request.key, request.id));
+        let step = self
+            .steps
+            .borrow_mut()
+            .get_mut(request.key)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| status(200));
+        let rt = self.rt.clone();
+        let id = request.id;
+        Box::pin(async move {
+            match step {
+                Step::Reply(status, headers) => Ok(Resp {
+                    status,
+                    headers,
+                    id,
+                }),
+                Step::Slow(ns, status, headers) => {
+                    rt.sleep_until(rt.now_ns() + ns).await;
+                    Ok(Resp {
+                        status,
+                        headers,
+                        id,
+                    })
+                }
+                Step::Error => Err(NetError),
+                Step::Hang => std::future::pending().await,
+            }
+        })
+    }
+
+    fn status(&self, response: &Resp) -> u16 {
+        response.status
+    }
+
+    fn header<'r>(&self, response: &'r Resp, name: &str) -> Option<&'r str> {
+        response
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn config() -> ClientConfig {
+    ClientConfig {
+        pause_jitter_max_ns: 0,
+        ..ClientConfig::default()
+    }
+}
+
+fn client(rt: &FakeRuntime, config: ClientConfig) -> Client<FakeRuntime> {
+    Client::new(rt.clone(), config).unwrap()
+}
+
+#[test]
+fn retry_after_pauses_the_key_and_the_retry_waits_exactly_that_long() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3")]);
+    let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (200, 2));
+    assert_eq!(t.times("a"), vec![0, 3 * S]);
+    assert_eq!(sent.waited_ns, 3 * S);
+    assert_eq!(c.stats().rate_limited, 1);
+}
+
+#[test]
+fn retry_after_is_jittered_upwards_only() {
+    for _ in 0..20 {
+        let rt = FakeRuntime::new();
+        let c = client(&rt, ClientConfig::default());
+        let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3")]);
+        rt.run(c.execute(&t, get("a", 0))).unwrap();
+        let times = t.times("a");
+        // Jitter is up to a tenth of the pause: the retry is in [3 s, 3.3 s].
+        assert!(
+            (3 * S..=3300 * MS).contains(&times[1]),
+            "retried at {}",
+            times[1]
+        );
+    }
+}
+
+#[test]
+fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            per_key_concurrency: Some(1),
+            ..config()
+        },
+    );
+    // The first request to "a" takes 100 ms and comes back 429, Retry-After 3, while two
+    // more requests to "a" are queued behind it. "b" is another key.
+    let t = Script::new(&rt).on(
+        "a",
+        [Step::Slow(
+            100 * MS,
+            429,
+            vec![("Retry-After", "3".to_string())],
+        )],
+    );
+    let reqs = vec![get("a", 0), get("a", 1), get("a", 2), get("b", 3)];
+    let outs = rt.run(join_all(reqs.into_iter().map(|r| c.execute(&t, r))));
+    assert!(outs
+        .iter()
+        .all(|o| o.as_ref().unwrap().response.status == 200));
+    let sends = t.sends();
+    assert_eq!(sends[0], (0, "a", 0));
+    assert!(sends.contains(&(0, "b", 3)), "{sends:?}");
+    // Nothing else reached "a" before 100 ms + 3 s; the queued ones went first (FIFO), the
+    // retry after them.
+    let later: Vec<_> = sends.iter().filter(|s| s.1 == "a").skip(1).collect();
+    assert_eq!(
+        later,
+        vec![
+            &(3100 * MS, "a", 1),
+            &(3100 * MS, "a", 2),
+            &(3100 * MS, "a", 0)
+        ]
+    );
+}
+
+#[test]
+fn a_503_is_retried_with_backoff() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", [status(503), status(503)]);
+    let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (200, 3));
+    let times = t.times("a");
+    // Full jitter: the first delay is at most 100 ms, the second at most 200 ms.
+    assert!(times[1] <= 100 * MS, "{times:?}");
+    assert!(times[2] - times[1] <= 200 * MS, "{times:?}");
+    assert_eq!(sent.waited_ns, times[2]);
+    assert_eq!(c.stats().retries, 2);
+}
+
+#[test]
+fn a_503_on_post_is_retried_but_a_500_is_not() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", [status(503), status(500)]);
+    // 503: the server did not process it, so even a POST goes again; then 500 is final.
+    let sent = rt.run(c.execute(&t, post("a", 0))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (500, 2));
+    assert_eq!(t.sends().len(), 2);
+}
+
+#[test]
+fn a_500_is_retried_for_get_and_not_for_post() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", [status(500)]);
+    let sent = rt.run(c.execute(&t, post("a", 0))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (500, 1));
+    assert_eq!(t.sends().len(), 1);
+
+    let t = Script::new(&rt).on("a", [status(500), status(502)]);
+    let sent = rt.run(c.execute(&t, get("a", 1))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (200, 3));
+
+    // Opted in: a POST is retried too.
+    let c = client(
+        &rt,
+        ClientConfig {
+            retry_non_idempotent: true,
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", [status(500)]);
+    let sent = rt.run(c.execute(&t, post("a", 2))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (200, 2));
+}
+
+#[test]
+fn a_body_that_cannot_be_replayed_is_not_retried() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", [status(503)]);
+    let req = Req {
+        replayable: false,
+        ..get("a", 0)
+    };
+    let sent = rt.run(c.execute(&t, req)).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (503, 1));
+}
+
+#[test]
+fn an_empty_retry_budget_returns_the_last_response() {
+    let rt = FakeRuntime::new();
+    // One retry saved, refilled at one per second, nothing earned from successes.
+    let c = client(
+        &rt,
+        ClientConfig {
+            budget: Some((0, 1, 1)),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", vec![status(503); 10]);
+    let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (503, 2));
+    let stats = c.stats();
+    assert_eq!((stats.retries, stats.sent, stats.failed), (1, 2, 0));
+}
+
+#[test]
+fn a_server_wait_beyond_max_wait_is_a_typed_error_at_once() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            max_wait_ns: 60 * S,
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3600")]);
+    let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::WaitTooLong { wait_ns } if wait_ns == 3600 * S),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(f.attempts, 1);
+    assert_eq!(rt.now_ns(), 0, "it slept instead of failing");
+    // The key stays paused: the next call fails at once without reaching the server.
+    let f = rt.run(c.execute(&t, get("a", 1))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::WaitTooLong { .. }),
+        "{:?}",
+        f.error
+    );
+    assert_eq!((f.attempts, t.sends().len()), (0, 1));
+    // An absurd value saturates instead of overflowing.
+    let t = Script::new(&rt).on(
+        "b",
+        [with_header(503, "Retry-After", "99999999999999999999")],
+    );
+    let f = rt.run(c.execute(&t, get("b", 2))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::WaitTooLong { .. }),
+        "{:?}",
+        f.error
+    );
+}
+
+#[test]
+fn transport_errors_are_retried_with_backoff_then_fail_with_the_attempt_count() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            breaker: None,
+            backoff: Backoff::default().with_max_attempts(3),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", vec![Step::Error; 10]);
+    let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::Transport(NetError)),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(f.attempts, 4);
+    let times = t.times("a");
+    assert_eq!(times.len(), 4);
+    for (k, w) in times.windows(2).enumerate() {
+        let cap = (100 * MS) << k;
+        assert!(w[1] - w[0] <= cap, "delay {k} was {} ns", w[1] - w[0]);
+    }
+    assert_eq!(f.waited_ns, times[3]);
+    assert_eq!(c.stats().failed, 1);
+}
+
+#[test]
+fn a_breaker_opening_during_retries_returns_what_the_server_said() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            breaker: Some((3, 10 * S)),
+            backoff: Backoff::default().with_max_attempts(10),
+            ..config()
+        },
+    );
+    // Three connection errors open the breaker: the caller gets the transport error that
+    // caused it, not a bare "circuit open".
+    let t = Script::new(&rt).on("a", vec![Step::Error; 10]);
+    let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::Transport(NetError)),
+        "{:?}",
+        f.error
+    );
+    assert_eq!((f.attempts, t.times("a").len()), (3, 3));
+    // Three 500s on another key: the caller gets the last 500 response.
+    let t = Script::new(&rt).on("b", vec![status(500); 10]);
+    let sent = rt.run(c.execute(&t, get("b", 1))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (500, 3));
+    // A fresh call on the open key fails fast without sending.
+    let f = rt.run(c.execute(&t, get("b", 2))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::CircuitOpen { .. }),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(t.times("b").len(), 3);
+}
+
+#[test]
+fn backoff_without_jitter_is_exact() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            breaker: None,
+            backoff: Backoff::new(100 * MS, 10 * S)
+                .unwrap()
+                .with_jitter(Jitter::None)
+                .with_max_attempts(3),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", vec![Step::Error; 2]);
+    let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
+    assert_eq!(sent.attempts, 3);
+    assert_eq!(t.times("a"), vec![0, 100 * MS, 300 * MS]);
+}
+
+#[test]
+fn a_post_that_fails_to_connect_is_not_retried() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", [Step::Error]);
+    let f = rt.run(c.execute(&t, post("a", 0))).unwrap_err();
+    assert!(matches!(f.error, ClientError::Transport(_)));
+    assert_eq!(f.attempts, 1);
+}
+
+#[test]
+fn a_request_without_an_answer_times_out() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            timeout_ns: Some(2 * S),
+            backoff: Backoff::default().with_max_attempts(0),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", [Step::Hang]);
+    let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::Timeout { after_ns } if after_ns == 2 * S),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(rt.now_ns(), 2 * S);
+    // With retries, the timed-out attempt is sent again.
+    let c = client(
+        &rt,
+        ClientConfig {
+            timeout_ns: Some(2 * S),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", [Step::Hang]);
+    let start = rt.now_ns();
+    let sent = rt.run(c.execute(&t, get("a", 1))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (200, 2));
+    let times = t.times("a");
+    assert!(times[1] - start >= 2 * S, "{times:?}");
+    // A slow answer inside the timeout is not cut off.
+    let t = Script::new(&rt).on("a", [Step::Slow(1900 * MS, 200, Vec::new())]);
+    let sent = rt.run(c.execute(&t, get("a", 2))).unwrap();
+    assert_eq!(sent.attempts, 1);
+}
+
+#[test]
+fn the_breaker_opens_after_five_failures_and_fails_fast() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on("a", vec![status(500); 5]);
+    for i in 0..5 {
+        let sent = rt.run(c.execute(&t, post("a", i))).unwrap();
+        assert_eq!(sent.response.status, 500);
+        rt.advance(MS);
+    }
+    let f = rt.run(c.execute(&t, post("a", 5))).unwrap_err();
+    assert!(
+        matches!(f.error, ClientError::CircuitOpen { retry_in_ns } if retry_in_ns > 9 * S && retry_in_ns <= 10 * S),
+        "{:?}",
+        f.error
+    );
+    assert_eq!(f.attempts, 0);
+    assert_eq!(t.sends().len(), 5, "an open breaker let a request through");
+    // Another key is not affected.
+    assert!(rt.run(c.execute(&t, post("b", 6))).is_ok());
+    // After the open time, one probe goes; its success closes the breaker.
+    rt.advance(10 * S);
+    let sent = rt.run(c.execute(&t, post("a", 7))).unwrap();
+    assert_eq!(sent.response.status, 200);
+    assert!(rt.run(c.execute(&t, post("a", 8))).is_ok());
+}
+
+#[test]
+fn rate_limited_responses_never_open_the_breaker() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            backoff: Backoff::default().with_max_attempts(0),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", vec![status(429); 10]);
+    for i in 0..10 {
+        let sent = rt.run(c.execute(&t, post("a", i))).unwrap();
+        assert_eq!(sent.response.status, 429);
+    }
+    assert!(rt.run(c.execute(&t, post("a", 10))).is_ok());
+}
+
+#[test]
+fn a_quota_is_learned_from_ratelimit_policy() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on(
+        "a",
+        [with_header(200, "RateLimit-Policy", "\"default\";q=10;w=1")],
+    );
+    rt.run(c.execute(&t, get("a", 0))).unwrap();
+    let stats = c.stats();
+    let (_, snap) = stats
+        .keys
+        .iter()
+        .find(|(k, _)| k == "a")
+        .expect("key a is known");
+    assert_eq!(snap.quotas, vec![Quota::per_second(10).unwrap()]);
+    assert_eq!(snap.source, QuotaSource::Learned);
+    assert_eq!(
+        stats.quotas("a"),
+        Some(&[Quota::per_second(10).unwrap()][..])
+    );
+    // The learned quota paces the key: 100 ms apart from here on.
+    let reqs: Vec<_> = (1..5).map(|i| get("a", i)).collect();
+    rt.run(join_all(reqs.into_iter().map(|r| c.execute(&t, r))));
+    let times = t.times("a");
+    for w in times[1..].windows(2) {
+        assert_eq!(w[1] - w[0], 100 * MS, "{times:?}");
+    }
+    // A configured quota wins over a learned one.
+    let c = client(
+        &rt,
+        ClientConfig {
+            quotas: vec![Quota::per_second(2).unwrap()],
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on(
+        "a",
+        [with_header(200, "RateLimit-Policy", "\"default\";q=10;w=1")],
+    );
+    rt.run(c.execute(&t, get("a", 0))).unwrap();
+    let stats = c.stats();
+    assert_eq!(
+        stats.quotas("a"),
+        Some(&[Quota::per_second(2).unwrap()][..])
+    );
+    assert_eq!(stats.keys[0].1.source, QuotaSource::Configured);
+}
+
+#[test]
+fn remaining_zero_pauses_the_key_until_the_reset() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let t = Script::new(&rt).on(
+        "a",
+        [Step::Reply(
+            200,
+            vec![
+                ("X-RateLimit-Limit", "10".to_string()),
+                ("X-RateLimit-Remaining", "0".to_string()),
+                ("X-RateLimit-Reset-After", "2".to_string()),
+            ],
+        )],
+    );
+    rt.run(c.execute(&t, get("a", 0))).unwrap();
+    rt.run(c.execute(&t, get("a", 1))).unwrap();
+    assert_eq!(t.times("a"), vec![0, 2 * S]);
+}
+
+#[test]
+fn every_call_of_a_batch_yields_one_result_in_order() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            breaker: None,
+            backoff: Backoff::default().with_max_attempts(1),
+            ..config()
+        },
+    );
+    let steps = (0..100).map(|i| match i % 7 {
+        0 => Step::Error,
+        3 => status(503),
+        5 => Step::Slow(30 * MS, 200, Vec::new()),
+        _ => status(200),
+    });
+    let t = Script::new(&rt).on("a", steps);
+    let outs: Vec<_> = rt.run(async {
+        use futures_util::StreamExt;
+        headway_engine::run_all(0..100u32, 8, true, |i| {
+            let c = c.clone();
+            let t = t.clone();
+            async move { (i, c.execute(&t, get("a", i)).await) }
+        })
+        .collect()
+        .await
+    });
+    assert_eq!(outs.len(), 100);
+    for (pos, (i, out)) in outs.iter().enumerate() {
+        assert_eq!(*i as usize, pos);
+        if let Ok(sent) = out {
+            assert_eq!(sent.response.id, *i);
+        }
+    }
+}
