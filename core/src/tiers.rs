@@ -150,7 +150,7 @@ impl Tiers {
         // Acquire: a pause published by `defer_until` before this call is seen. Read after
         // the tiers' TATs: if one of them was written by a request that saw a pause, this
         // sees it too, so a request planned before a pause is never admitted on top of one
-        // planned after it (see `Gcra::check_n`).
+        // planned after it (see `Gcra::not_before_after_tat`).
         let not_before = self.not_before.load(Ordering::Acquire);
         let mut ready_at = now.max(not_before);
         for (i, cell) in self.cells[..self.len].iter().enumerate() {
@@ -231,6 +231,9 @@ impl Tiers {
 
     /// Gives back an unused reservation, tier by tier; see [`Gcra::refund`]. Returns `true`
     /// if every tier took its slot back.
+    ///
+    /// With `false`, some tiers may still have taken their slot back (each tier decides on its
+    /// own), so a reservation handed to `refund` must not be sent, whatever the answer.
     pub fn refund(&self, reservation: &TiersReservation) -> bool {
         let mut all = true;
         for i in 0..self.len {

@@ -23,10 +23,12 @@ fn quota(burst: u32) -> Quota {
     Quota::from_nanos(1, T).unwrap().with_burst(burst).unwrap()
 }
 
-/// A model checker bounded enough that each model runs in seconds.
-fn builder(preemptions: usize) -> Builder {
+/// A model checker: exhaustive (`None`) where that takes well under a second, bounded to a
+/// number of preemptions elsewhere so each model runs in seconds. `LOOM_MAX_PREEMPTIONS` in the
+/// environment overrides the bound, for deeper runs.
+fn builder(preemptions: Option<usize>) -> Builder {
     let mut b = Builder::new();
-    b.preemption_bound = Some(preemptions);
+    b.preemption_bound = b.preemption_bound.or(preemptions);
     b
 }
 
@@ -51,7 +53,7 @@ fn on_threads<R: Send + 'static>(
 /// denied for any other reason), each denial names a real wait, and the cell ends holding
 /// exactly the admitted slots.
 fn concurrent_checks(burst: u32) {
-    builder(3).check(move || {
+    builder(None).check(move || {
         let cell = Arc::new(Gcra::new(quota(burst)));
         let c = cell.clone();
         let results = on_threads(2, move |_| c.check(0));
@@ -85,7 +87,7 @@ fn concurrent_checks_burst_3() {
 /// wait the winner's slots imply.
 #[test]
 fn concurrent_check_n_never_over_admits() {
-    builder(3).check(|| {
+    builder(None).check(|| {
         let cell = Arc::new(Gcra::new(quota(2)));
         let c = cell.clone();
         let pair = thread::spawn(move || c.check_n(2, 0));
@@ -122,7 +124,7 @@ fn assert_spaced(kept: &[u64]) {
 /// `false` left the slot forfeited, never reused.
 #[test]
 fn reservations_race_a_refund() {
-    builder(3).check(|| {
+    builder(None).check(|| {
         let cell = Arc::new(Gcra::new(quota(1)));
         let first = cell.reserve(0);
         assert_eq!(first.ready_at(), 0);
@@ -153,7 +155,7 @@ fn reservations_race_a_refund() {
 /// Same guarantees as above, with the refund racing from inside a reserving thread.
 #[test]
 fn reserve_then_refund_races_reservations() {
-    builder(2).check(|| {
+    builder(None).check(|| {
         let cell = Arc::new(Gcra::new(quota(1)));
         let c = cell.clone();
         let results: Vec<(Reservation, Option<bool>)> = on_threads(2, move |i| {
@@ -195,7 +197,10 @@ fn quota_b() -> Quota {
 
 /// What a fresh cell does with a two-cell check at 0 and `remaining(0)`, under each quota.
 fn assert_reads_one_quota(cell: &Gcra, pair: Result<(), Refusal>, remaining: u32, seen: Quota) {
-    assert!(seen == quota_a() || seen == quota_b(), "mixed quota {seen:?}");
+    assert!(
+        seen == quota_a() || seen == quota_b(),
+        "mixed quota {seen:?}"
+    );
     // Fresh: A allows 1 back to back, B allows 11; a mix would say 2 (T_A, tau_B) or 1.
     assert!(remaining == 1 || remaining == 11, "remaining {remaining}");
     match pair {
@@ -209,7 +214,7 @@ fn assert_reads_one_quota(cell: &Gcra, pair: Result<(), Refusal>, remaining: u32
 /// `set_quota` racing a reader: the reader sees `A` or `B`, never a mix of the two.
 #[test]
 fn set_quota_never_shows_a_mixed_quota() {
-    builder(3).check(|| {
+    builder(Some(5)).check(|| {
         let cell = Arc::new(Gcra::new(quota_a()));
         let c = cell.clone();
         let writer = thread::spawn(move || c.set_quota(quota_b()));
@@ -226,7 +231,7 @@ fn set_quota_never_shows_a_mixed_quota() {
 /// whole quota, and the cell ends with one whole quota.
 #[test]
 fn concurrent_set_quota_writers() {
-    builder(2).check(|| {
+    builder(Some(2)).check(|| {
         let cell = Arc::new(Gcra::new(quota_a()));
         let c = cell.clone();
         let w1 = thread::spawn(move || c.set_quota(quota_b()));
@@ -252,7 +257,7 @@ const PAUSE: u64 = 10 * T;
 /// after it). A refund, successful or not, never undoes the pause.
 #[test]
 fn defer_until_races_check_and_refund() {
-    builder(3).check(|| {
+    builder(Some(4)).check(|| {
         let cell = Arc::new(Gcra::new(quota(3)));
         let published = Arc::new(AtomicBool::new(false));
 
@@ -298,7 +303,7 @@ const SHORT_PAUSE: u64 = T / 2;
 /// leave `TAT = P + 2T`, which no sequential order explains.
 #[test]
 fn no_admission_before_a_pause_after_one_that_saw_it() {
-    builder(3).check(|| {
+    builder(None).check(|| {
         let cell = Arc::new(Gcra::new(quota(3)));
         let c = cell.clone();
         let early = thread::spawn(move || c.check(0));
@@ -323,7 +328,7 @@ fn no_admission_before_a_pause_after_one_that_saw_it() {
 /// ready before the pause.
 #[test]
 fn no_reservation_before_a_pause_after_one_that_saw_it() {
-    builder(3).check(|| {
+    builder(None).check(|| {
         let cell = Arc::new(Gcra::new(quota(3)));
         let c = cell.clone();
         let early = thread::spawn(move || c.reserve(0));

@@ -20,10 +20,12 @@ fn quota(t: u64, burst: u32) -> Quota {
     Quota::from_nanos(1, t).unwrap().with_burst(burst).unwrap()
 }
 
-/// A model checker bounded enough that each model runs in seconds.
-fn builder(preemptions: usize) -> Builder {
+/// A model checker: exhaustive (`None`) where that takes well under a second, bounded to a
+/// number of preemptions elsewhere so each model runs in seconds. `LOOM_MAX_PREEMPTIONS` in the
+/// environment overrides the bound, for deeper runs (4 takes about two minutes in all).
+fn builder(preemptions: Option<usize>) -> Builder {
     let mut b = Builder::new();
-    b.preemption_bound = Some(preemptions);
+    b.preemption_bound = b.preemption_bound.or(preemptions);
     b
 }
 
@@ -50,7 +52,10 @@ fn on_threads<R: Send + 'static>(
 /// and a burst of `u32::MAX`), states kept. Then `peek_n(burst_i, 0)` is refused until
 /// exactly `TAT_i + (burst_i - 1) * T_i - tau_i = TAT_i`. The quotas are restored after.
 fn tats(tiers: &mut Tiers, quotas: &[Quota]) -> Vec<u64> {
-    let wide = Quota::from_nanos(1, 1).unwrap().with_burst(u32::MAX).unwrap();
+    let wide = Quota::from_nanos(1, 1)
+        .unwrap()
+        .with_burst(u32::MAX)
+        .unwrap();
     let out = (0..quotas.len())
         .map(|i| {
             let probe: Vec<Quota> = (0..quotas.len())
@@ -95,7 +100,7 @@ fn reference(times: &[u64], q: Quota) -> Result<u64, u64> {
 ///   tiers may hold forfeited slots (a rollback that found another request planned on top);
 /// - nobody is denied while every tier still has room: a denial means some tier is full.
 fn concurrent_checks(quotas: [Quota; 2]) {
-    builder(3).check(move || {
+    builder(Some(3)).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
         let shared = tiers.clone();
         let results = on_threads(2, move |_| shared.check(0));
@@ -108,8 +113,14 @@ fn concurrent_checks(quotas: [Quota; 2]) {
             let t = q.emission_interval_ns();
             assert_eq!(tat % t, 0, "tier {i}: {tats:?}");
             let slots = tat / t;
-            assert!(slots >= admitted, "tier {i} not charged: {tats:?} {results:?}");
-            assert!(slots <= u64::from(q.burst()), "tier {i} over-admitted: {tats:?}");
+            assert!(
+                slots >= admitted,
+                "tier {i} not charged: {tats:?} {results:?}"
+            );
+            assert!(
+                slots <= u64::from(q.burst()),
+                "tier {i} over-admitted: {tats:?}"
+            );
             full |= slots == u64::from(q.burst());
         }
         let last = quotas.len() - 1;
@@ -141,7 +152,7 @@ fn concurrent_checks_binding_tier_last() {
 #[test]
 fn denied_requests_change_nothing() {
     let quotas = [quota(100, 3), quota(1000, 1)];
-    builder(3).check(move || {
+    builder(None).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
         assert!(tiers.check(0).is_ok());
         let shared = tiers.clone();
@@ -159,7 +170,7 @@ fn denied_requests_change_nothing() {
 #[test]
 fn concurrent_reservations_conform_to_every_tier() {
     let quotas = [quota(100, 2), quota(150, 1)];
-    builder(3).check(move || {
+    builder(Some(3)).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
         let shared = tiers.clone();
         let mut ready: Vec<u64> = on_threads(2, move |_| shared.reserve_n(1, 0).unwrap())
@@ -171,7 +182,10 @@ fn concurrent_reservations_conform_to_every_tier() {
         for (i, q) in quotas.iter().enumerate() {
             let implied = reference(&ready, *q)
                 .unwrap_or_else(|at| panic!("tier {i}: release at {at} breaks {ready:?}"));
-            assert!(tats[i] >= implied, "tier {i} undercharged: {tats:?} {ready:?}");
+            assert!(
+                tats[i] >= implied,
+                "tier {i} undercharged: {tats:?} {ready:?}"
+            );
         }
         assert_eq!(tats[1], reference(&ready, quotas[1]).unwrap());
     });
@@ -187,7 +201,7 @@ fn concurrent_reservations_conform_to_every_tier() {
 #[test]
 fn refund_races_a_reservation() {
     let quotas = [quota(100, 1), quota(150, 1)];
-    builder(3).check(move || {
+    builder(None).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
         let first = tiers.reserve_n(1, 0).unwrap();
         let shared = tiers.clone();
@@ -214,7 +228,7 @@ fn refund_races_a_reservation() {
 #[test]
 fn refund_races_two_reservations() {
     let quotas = [quota(100, 1), quota(150, 1)];
-    builder(3).check(move || {
+    builder(Some(3)).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
         let first = tiers.reserve_n(1, 0).unwrap();
         let shared = tiers.clone();
@@ -230,7 +244,10 @@ fn refund_races_two_reservations() {
         for (i, q) in quotas.iter().enumerate() {
             let implied = reference(&sent, *q)
                 .unwrap_or_else(|at| panic!("tier {i}: release at {at} breaks {sent:?}"));
-            assert!(tats[i] >= implied, "tier {i} undercharged: {tats:?} {sent:?}");
+            assert!(
+                tats[i] >= implied,
+                "tier {i} undercharged: {tats:?} {sent:?}"
+            );
         }
     });
 }
@@ -243,7 +260,7 @@ const PAUSE: u64 = 50;
 #[test]
 fn defer_until_races_check() {
     let quotas = [quota(100, 3), quota(150, 3)];
-    builder(3).check(move || {
+    builder(None).check(move || {
         let tiers = Arc::new(Tiers::new(&quotas).unwrap());
         let published = Arc::new(AtomicBool::new(false));
         let (shared, p) = (tiers.clone(), published.clone());
@@ -273,7 +290,7 @@ fn defer_until_races_check() {
 #[test]
 fn no_admission_before_a_pause_after_one_that_saw_it() {
     let quotas = [quota(100, 3), quota(150, 3)];
-    builder(3).check(move || {
+    builder(None).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
         let shared = tiers.clone();
         let early = thread::spawn(move || shared.check(0));
@@ -297,7 +314,10 @@ fn no_admission_before_a_pause_after_one_that_saw_it() {
                 let mut probe = quotas.to_vec();
                 for (j, q) in probe.iter_mut().enumerate() {
                     if j != i {
-                        *q = Quota::from_nanos(1, 1).unwrap().with_burst(u32::MAX).unwrap();
+                        *q = Quota::from_nanos(1, 1)
+                            .unwrap()
+                            .with_burst(u32::MAX)
+                            .unwrap();
                     }
                 }
                 tiers.set_quotas(&probe).unwrap();

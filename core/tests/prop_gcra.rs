@@ -29,7 +29,7 @@ impl Spec {
     /// The emission interval, rounded up so the client is never faster than allowed.
     fn t(self) -> u128 {
         let (period, limit) = (u128::from(self.period_ns), u128::from(self.limit));
-        (period + limit - 1) / limit
+        period.div_ceil(limit)
     }
 
     fn tau(self) -> u128 {
@@ -249,13 +249,25 @@ fn assert_window_bound(times: &mut [u64], t: u64, burst: u32) -> Result<(), Test
 
 #[derive(Debug, Clone)]
 enum TierOp {
-    Reserve { n: u32, dt: u64 },
-    Check { n: u32, dt: u64 },
+    Reserve {
+        n: u32,
+        dt: u64,
+    },
+    Check {
+        n: u32,
+        dt: u64,
+    },
     /// Refund the latest reservation (if any, and not yet refunded).
     RefundLatest,
-    Defer { ahead: u64 },
-    Remaining { dt: u64 },
-    ResetAfter { dt: u64 },
+    Defer {
+        ahead: u64,
+    },
+    Remaining {
+        dt: u64,
+    },
+    ResetAfter {
+        dt: u64,
+    },
 }
 
 fn tier_op() -> impl Strategy<Value = TierOp> {

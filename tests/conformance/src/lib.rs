@@ -10,8 +10,11 @@
 
 mod backoff;
 mod breaker;
+mod gcra;
 mod headers;
+mod quota;
 mod report;
+mod tiers;
 
 pub use report::{Report, Suite};
 
@@ -20,6 +23,9 @@ pub const SUITES: &[(&str, &str)] = &[
     ("headers", include_str!("../data/headers.json")),
     ("backoff", include_str!("../data/backoff.json")),
     ("breaker", include_str!("../data/breaker.json")),
+    ("gcra", include_str!("../data/gcra.json")),
+    ("tiers", include_str!("../data/tiers.json")),
+    ("quota", include_str!("../data/quota.json")),
 ];
 
 /// Runs every suite against `headway-core` and returns one report per suite.
@@ -37,6 +43,9 @@ pub fn run_suite(name: &str, json: &str) -> Report {
         "backoff" => backoff::run(json, &mut report),
         "breaker" => breaker::run(json, &mut report),
         "headers" => headers::run(json, &mut report),
+        "gcra" => gcra::run(json, &mut report),
+        "tiers" => tiers::run(json, &mut report),
+        "quota" => quota::run(json, &mut report),
         other => report.fail(other, "no runner for this suite"),
     }
     let _ = json;
