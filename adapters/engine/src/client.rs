@@ -134,7 +134,9 @@ impl<T: Transport> Headers for ResponseHeaders<'_, T> {
 impl<R: Runtime> Client<R> {
     /// Checks `config` and builds a client on `runtime`.
     pub fn new(runtime: R, config: ClientConfig) -> Result<Client<R>, ConfigError> {
-        let mut builder = Limiter::builder(runtime.clone()).max_wait_ns(config.max_wait_ns);
+        let mut builder = Limiter::builder(runtime.clone())
+            .max_wait_ns(config.max_wait_ns)
+            .probe_unknown_keys(config.learn);
         for q in &config.quotas {
             builder = builder.quota(*q);
         }
@@ -232,7 +234,7 @@ impl<R: Runtime> Client<R> {
         let fb = &interp.feedback;
         if learn && !fb.policies.is_empty() {
             let learned: Vec<Quota> = fb.policies.iter().collect();
-            if k.set_learned(&learned) {
+            if k.set_learned(&learned, now) {
                 tracing::info!(key = %key, quotas = ?learned, "learned quotas from server");
             }
         }
@@ -316,6 +318,7 @@ impl<R: Runtime> Client<R> {
             let result = self.send(transport, request).await;
             drop(permit);
             let now = runtime.now_ns();
+            inner.limiter.key(&key).heard_from_server();
             let report = |ok: bool| {
                 if let (Some(b), Some(p)) = (&breaker, probe) {
                     if ok {

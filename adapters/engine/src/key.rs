@@ -130,6 +130,9 @@ pub(crate) struct KeyState {
     next_ticket: u64,
     in_flight: u32,
     max_in_flight: Option<u32>,
+    /// No quota yet and nothing heard from the server: one request at a time, so the first
+    /// response can teach the quota before a whole window of requests hits an unknown limit.
+    probing: bool,
 }
 
 impl KeyState {
@@ -188,7 +191,12 @@ impl KeyState {
     }
 
     fn has_capacity(&self) -> bool {
-        self.max_in_flight.map_or(true, |max| self.in_flight < max)
+        let cap = if self.probing {
+            Some(1)
+        } else {
+            self.max_in_flight
+        };
+        cap.map_or(true, |max| self.in_flight < max)
     }
 
     fn wake_head(&self) {
@@ -209,8 +217,10 @@ impl Key {
     pub(crate) fn new(
         configured: Vec<Quota>,
         max_in_flight: Option<u32>,
+        probe: bool,
         global: Option<Arc<Slots>>,
     ) -> Key {
+        let configured_is_empty = configured.is_empty();
         let mut state = KeyState {
             limiter: None,
             configured,
@@ -221,6 +231,7 @@ impl Key {
             next_ticket: 0,
             in_flight: 0,
             max_in_flight,
+            probing: probe && configured_is_empty,
         };
         state.rebuild();
         Key {
@@ -295,15 +306,37 @@ impl Key {
     }
 
     /// Installs quotas learned from the server (ignored while configured quotas exist).
-    pub(crate) fn set_learned(&self, quotas: &[Quota]) -> bool {
+    ///
+    /// When these are the key's first quotas, the requests already sent without one (the one
+    /// that taught them, and any still in flight) are charged at `now`, so the next request
+    /// is spaced after them rather than sent at once into a limit they already used.
+    pub(crate) fn set_learned(&self, quotas: &[Quota], now: u64) -> bool {
         let mut st = lock(&self.state);
         if st.learned == quotas {
             return false;
         }
+        let first = st.learned.is_empty() && st.configured.is_empty();
         st.learned = quotas.to_vec();
         st.rebuild();
+        if first {
+            if let Some(tiers) = &st.limiter {
+                for _ in 0..=st.in_flight {
+                    // Charging, not asking: the slot is taken whatever `ready_at` says.
+                    let _ = tiers.reserve_n(1, now);
+                }
+            }
+        }
         st.wake_head();
         true
+    }
+
+    /// Records that the server has answered (or failed) once: the key stops probing.
+    pub(crate) fn heard_from_server(&self) {
+        let mut st = lock(&self.state);
+        if st.probing {
+            st.probing = false;
+            st.wake_head();
+        }
     }
 
     /// Installs (or removes) the pacing tier derived from `remaining`/`reset`.

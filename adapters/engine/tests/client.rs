@@ -673,3 +673,43 @@ fn every_call_of_a_batch_yields_one_result_in_order() {
         }
     }
 }
+
+/// With no quota configured, the first request to a key goes alone; the quota its response
+/// teaches then spaces everything after it, counting the teacher itself.
+#[test]
+fn the_first_response_teaches_the_quota_before_the_rest_go() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            concurrency: Some(10),
+            ..config()
+        },
+    );
+    let policy = with_header(200, "RateLimit-Policy", "\"default\";q=10;w=1");
+    let t = Script::new(&rt).on("a", vec![policy; 5]);
+    let calls = (0..5).map(|i| c.execute(&t, get("a", i)));
+    let results = rt.run(join_all(calls));
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        t.times("a"),
+        vec![0, 100 * MS, 200 * MS, 300 * MS, 400 * MS]
+    );
+}
+
+/// A plain limiter (no learning) does not probe: unknown keys are not held to one request.
+#[test]
+fn without_learning_unknown_keys_are_not_probed() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            learn: false,
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", vec![Step::Slow(50 * MS, 200, Vec::new()); 3]);
+    let calls = (0..3).map(|i| c.execute(&t, get("a", i)));
+    rt.run(join_all(calls));
+    assert_eq!(t.times("a"), vec![0, 0, 0]);
+}

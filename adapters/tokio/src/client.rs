@@ -9,7 +9,7 @@ use headway_core::{Quota, QuotaError};
 use headway_engine::{ClientConfig, ConfigError, Failure, Limiter, Sent, Stats};
 use reqwest::{IntoUrl, Method, Request, Response};
 
-use crate::runtime::TokioRuntime;
+use crate::runtime::{Timer, TokioRuntime};
 use crate::transport::{KeyBy, ReqwestTransport};
 
 /// What a call returns: the final response with attempts and time waited, or a failure.
@@ -56,6 +56,7 @@ impl std::error::Error for BuildError {}
 pub struct ClientBuilder {
     config: ClientConfig,
     key_by: KeyBy,
+    timer: Timer,
     reqwest: Option<reqwest::Client>,
     error: Option<BuildError>,
 }
@@ -156,6 +157,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Which timer wakes waiters (default [`Timer::Precise`]; use [`Timer::Tokio`] in tests
+    /// on tokio's paused clock).
+    pub fn timer(mut self, timer: Timer) -> Self {
+        self.timer = timer;
+        self
+    }
+
     /// Sends through this `reqwest::Client` instead of a default one.
     pub fn reqwest_client(mut self, client: reqwest::Client) -> Self {
         self.reqwest = Some(client);
@@ -173,7 +181,7 @@ impl ClientBuilder {
                 .build()
                 .map_err(|e| BuildError::Reqwest(e.to_string()))?,
         };
-        let engine = headway_engine::Client::new(TokioRuntime::new(), self.config)
+        let engine = headway_engine::Client::new(TokioRuntime::with_timer(self.timer), self.config)
             .map_err(BuildError::Config)?;
         Ok(Client {
             engine,

@@ -27,7 +27,7 @@ pub use headway_engine::{
     TryAcquireError,
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
-pub use runtime::TokioRuntime;
+pub use runtime::{Sleep, Timer, TokioRuntime};
 pub use transport::{KeyBy, ReqwestTransport};
 
 /// A keyed async limiter on tokio's clock: FIFO per key, cancel-safe, no busy polling.

@@ -12,7 +12,9 @@ use futures_util::{FutureExt, StreamExt};
 use headway_mock::{
     Faults, HeaderStyle, MockConfig, MockHandle, MockServer, RetryAfterStyle, Route, ServerOptions,
 };
-use headway_tokio::{Client, ClientBuilder, ClientError, Outcome, Quota, QuotaSource};
+use headway_tokio::{
+    Client, ClientBuilder, ClientError, Outcome, Quota, QuotaSource, Timer, TokioRuntime,
+};
 use tokio::time::Instant;
 
 const MS: u64 = 1_000_000;
@@ -25,8 +27,9 @@ fn http() -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// A client on tokio's own timer, which follows the paused test clock.
 fn builder() -> ClientBuilder {
-    Client::builder().reqwest_client(http())
+    Client::builder().reqwest_client(http()).timer(Timer::Tokio)
 }
 
 async fn serve(route: Route) -> MockHandle {
@@ -332,7 +335,7 @@ async fn an_absurd_retry_after_is_a_typed_error_not_a_hang() {
 
 #[tokio::test(start_paused = true)]
 async fn a_thousand_cancelled_waiters_release_their_places() {
-    let limiter: headway_tokio::Limiter<&str> = headway_tokio::limiter()
+    let limiter = headway_tokio::Limiter::<&str>::builder(TokioRuntime::with_timer(Timer::Tokio))
         .quota(Quota::per_second(1).unwrap())
         .build()
         .unwrap();

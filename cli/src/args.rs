@@ -1,0 +1,163 @@
+//! The command line: subcommands, flags and the parsers that turn bad values into usage
+//! errors (exit code 2) before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use headway_core::duration::parse_duration;
+use headway_tokio::Quota;
+
+/// The whole command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "headway",
+    version,
+    about = "Fetch URLs exactly as fast as the server allows, and no faster.",
+    long_about = "Fetch URLs exactly as fast as the server allows, and no faster.\n\n\
+        Without a configured rate, Headway learns the quota from the server's rate-limit \
+        headers (RateLimit-Policy, RateLimit, X-RateLimit-*) and honours Retry-After for \
+        every request to that server at once.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch URLs (one a line) and write one JSON line per URL, in input order.
+    #[command(after_help = FETCH_AFTER_HELP)]
+    Fetch(FetchArgs),
+    /// Fetch from an embedded rate-limited API on loopback and report how close to the
+    /// allowed rate Headway went.
+    Demo(DemoArgs),
+}
+
+const FETCH_AFTER_HELP: &str = "\
+Input: one URL a line; blank lines and lines starting with # are skipped.
+Output: one JSON object a line, in input order:
+  {\"url\":\"https://api.example.com/items/1\",\"status\":200,\"attempts\":1,\"waited_ms\":0,\"error\":null}
+status is null when no response came back; error then says why (invalid URL, connection
+refused, timeout, wait longer than --max-wait, ...). Bodies are read and discarded.
+
+Exit status: 0 when every line was processed (failures are reported per line), 2 for bad
+flags or unreadable input, 1 when the output could not be written.
+
+Examples:
+  headway fetch --rate 100/min < urls.txt > results.jsonl
+  headway fetch --rate \"5000/h\" --burst 10 --input urls.txt --output results.jsonl
+  headway fetch --input urls.txt            # learn the rate from the server's headers";
+
+/// Flags of `headway fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Requests allowed per period, like 100/min, 10/s, 5000/h or 1/1.5s
+    /// [default: learned from the server's headers]
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate: Option<String>,
+    /// Requests that may go back to back within the rate (needs --rate)
+    #[arg(long, value_name = "N", requires = "rate",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: Option<u32>,
+    /// Requests in flight at most
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// Retries per URL after a 429, a 5xx or a connection error
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+    /// The longest wait accepted for one URL (rate queue or server pause); a URL that would
+    /// wait longer fails with an error line
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_arg)]
+    pub max_wait: Duration,
+    /// Per-attempt timeout for the response headers, and again for the body (0s: none)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg)]
+    pub timeout: Duration,
+    /// Read URLs from FILE [default: standard input]
+    #[arg(long, short, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Write JSON lines to FILE [default: standard output]
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Flags of `headway demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Items to fetch
+    #[arg(long, value_name = "N", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub items: u32,
+    /// Configure this rate on the client instead of learning it from the headers
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate: Option<String>,
+    /// Requests per second the embedded API allows (GCRA, burst 1)
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub server_rate: u32,
+    /// Requests in flight at most
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub concurrency: u32,
+}
+
+/// Checks a quota string the way the client will read it; the string itself is kept.
+fn parse_rate(s: &str) -> Result<String, String> {
+    s.parse::<Quota>()
+        .map(|_| s.trim().to_string())
+        .map_err(|e| format!("{e}"))
+}
+
+/// Parses `10m`, `30s`, `1.5s`, `250ms`, `1h30m` into a [`Duration`].
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+        .map(Duration::from_nanos)
+        .map_err(|e| format!("{e}"))
+}
+
+/// The quota string handed to the client: `rate`, with ` burst N` appended when given.
+pub fn quota_string(rate: &str, burst: Option<u32>) -> Result<String, String> {
+    let Some(burst) = burst else {
+        return Ok(rate.to_string());
+    };
+    if rate.contains("burst") {
+        return Err(format!(
+            "--rate {rate:?} already gives a burst; drop --burst or the burst in --rate"
+        ));
+    }
+    let quota = format!("{rate} burst {burst}");
+    quota
+        .parse::<Quota>()
+        .map(|_| quota.clone())
+        .map_err(|e| format!("invalid quota {quota:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rates_and_durations() {
+        assert!(parse_rate("100/min").is_ok());
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("abc").is_err());
+        assert_eq!(parse_duration_arg("10m"), Ok(Duration::from_secs(600)));
+        assert!(parse_duration_arg("forever").is_err());
+        assert_eq!(
+            quota_string("100/min", Some(10)).as_deref(),
+            Ok("100/min burst 10")
+        );
+        assert!(quota_string("100/min burst 2", Some(10)).is_err());
+        assert_eq!(quota_string("10/s", None).as_deref(), Ok("10/s"));
+    }
+}

@@ -1,0 +1,267 @@
+//! `headway fetch`: URLs in, one JSON line per URL out, in input order.
+//!
+//! Lines are read on their own thread into a small bounded channel, so neither a slow
+//! standard input nor a huge file ever blocks the requests in progress or fills memory: at
+//! most the channel plus the window of URLs in progress are held at once.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::{stream, StreamExt};
+use headway_tokio::{Client, QuotaSource};
+use tokio::sync::mpsc;
+
+use crate::args::{quota_string, FetchArgs};
+use crate::run::{fetch_all, Record};
+use crate::{progress, CliError};
+
+/// The longest line read as a URL; longer lines are reported as errors and skipped.
+const MAX_LINE: usize = 64 * 1024;
+
+/// URLs read ahead of the requests in progress.
+const READ_AHEAD: usize = 256;
+
+/// One input line worth a record.
+enum Line {
+    /// A URL to fetch (it may still turn out to be invalid).
+    Url(String),
+    /// A line longer than [`MAX_LINE`], with its first characters.
+    TooLong(String),
+}
+
+/// Runs `headway fetch`.
+pub fn main(args: FetchArgs) -> Result<(), CliError> {
+    let quota = args
+        .rate
+        .as_deref()
+        .map(|rate| quota_string(rate, args.burst))
+        .transpose()
+        .map_err(CliError::usage)?;
+    let input: Box<dyn BufRead + Send> = match &args.input {
+        Some(path) => Box::new(BufReader::new(open_input(path)?)),
+        None => Box::new(BufReader::new(io::stdin())),
+    };
+    let output: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(File::create(path).map_err(|e| {
+            CliError::usage(format!("cannot write output {}: {e}", path.display()))
+        })?),
+        None => Box::new(io::stdout()),
+    };
+    // The total is known only for a file, and only worth a second pass for the progress bar.
+    let total = match &args.input {
+        Some(path) if io::stderr().is_terminal() => count_urls(path),
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run(args, quota, input, output, total))
+}
+
+fn open_input(path: &Path) -> Result<File, CliError> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        CliError::usage(format!("cannot read input {}: {e}", path.display()))
+    };
+    let file = File::open(path).map_err(|e| unreadable(&e))?;
+    match file.metadata() {
+        Ok(m) if m.is_dir() => Err(unreadable(&"is a directory")),
+        Ok(_) => Ok(file),
+        Err(e) => Err(unreadable(&e)),
+    }
+}
+
+/// Lines that are URLs (not blank, not comments) in the file, or `None` if it cannot be read.
+fn count_urls(path: &Path) -> Option<u64> {
+    let mut reader = BufReader::new(File::open(path).ok()?);
+    let mut buf = Vec::new();
+    let mut count = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).ok()? == 0 {
+            return Some(count);
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.trim();
+        if !line.is_empty() && !line.starts_with('#') {
+            count += 1;
+        }
+    }
+}
+
+/// Reads `input` on the calling thread, sending every line worth a record into `tx`, until the
+/// input ends, a read fails, or the receiver is gone.
+fn read_lines(mut input: Box<dyn BufRead + Send>, tx: mpsc::Sender<Line>) -> io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let line = if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
+            // Skip the rest of the line without holding it.
+            let mut rest = Vec::new();
+            loop {
+                rest.clear();
+                let m = (&mut input)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut rest)?;
+                if m == 0 || rest.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&buf[..80]);
+            Line::TooLong(format!("{}...", text.trim()))
+        } else {
+            let text = String::from_utf8_lossy(&buf);
+            let line = text.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            Line::Url(line.to_string())
+        };
+        if tx.blocking_send(line).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Tallies for the closing summary.
+#[derive(Default)]
+struct Tally {
+    urls: u64,
+    ok: u64,
+    other_status: u64,
+    errors: u64,
+}
+
+impl Tally {
+    fn add(&mut self, record: &Record) {
+        self.urls += 1;
+        if record.is_success() {
+            self.ok += 1;
+        } else if record.status.is_some() && record.error.is_none() {
+            self.other_status += 1;
+        } else {
+            self.errors += 1;
+        }
+    }
+}
+
+async fn run(
+    args: FetchArgs,
+    quota: Option<String>,
+    input: Box<dyn BufRead + Send>,
+    output: Box<dyn Write + Send>,
+    total: Option<u64>,
+) -> Result<(), CliError> {
+    let timeout = (!args.timeout.is_zero()).then_some(args.timeout);
+    let mut builder = Client::builder()
+        .concurrency(args.concurrency as usize)
+        .retries(args.retries)
+        .max_wait(args.max_wait)
+        .timeout(timeout);
+    if let Some(q) = &quota {
+        builder = builder.quota(q);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+
+    let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD);
+    let reader = std::thread::Builder::new()
+        .name("headway-input".into())
+        .spawn(move || read_lines(input, tx))
+        .map_err(|e| CliError::runtime(format!("cannot start the input reader: {e}")))?;
+    let lines = stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|line| match line {
+        Line::Url(url) => Ok(url),
+        Line::TooLong(prefix) => Err(Record::failed(
+            prefix,
+            0,
+            0,
+            format!("line longer than {MAX_LINE} bytes"),
+        )),
+    });
+    let records = fetch_all(
+        &client,
+        lines,
+        args.concurrency as usize,
+        true,
+        timeout,
+    );
+    let mut records = std::pin::pin!(records);
+
+    let bar = progress::bar(total);
+    let started = Instant::now();
+    let mut out = BufWriter::new(output);
+    let mut tally = Tally::default();
+    while let Some(record) = records.next().await {
+        tally.add(&record);
+        let written = serde_json::to_writer(&mut out, &record)
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            bar.finish_and_clear();
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                // The reader of our output is gone (`| head`): nothing left to do.
+                return Ok(());
+            }
+            return Err(CliError::runtime(format!("cannot write output: {e}")));
+        }
+        bar.inc(1);
+        if !bar.is_hidden() {
+            bar.set_message(format!("429s: {}", client.stats().rate_limited));
+        }
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    summary(&client, &tally, elapsed);
+    match reader.join() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(CliError::usage(format!(
+            "cannot read input (stopped after {} URLs): {e}",
+            tally.urls
+        ))),
+        Err(_) => Err(CliError::runtime("the input reader failed")),
+    }
+}
+
+fn summary(client: &Client, tally: &Tally, elapsed: Duration) {
+    let stats = client.stats();
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        tally.urls as f64 / secs
+    } else {
+        0.0
+    };
+    let mut line = format!(
+        "headway: {} URLs in {:.2} s ({:.1}/s): {} 2xx, {} other status, {} errors; \
+         {} requests sent, {} answered 429, {} retries",
+        tally.urls,
+        secs,
+        rate,
+        tally.ok,
+        tally.other_status,
+        tally.errors,
+        stats.sent,
+        stats.rate_limited,
+        stats.retries,
+    );
+    if let [(key, snapshot)] = stats.keys.as_slice() {
+        if let Some(q) = snapshot.quotas.first() {
+            let source = match snapshot.source {
+                QuotaSource::Learned => "learned",
+                QuotaSource::Configured => "configured",
+                QuotaSource::None => "none",
+            };
+            line.push_str(&format!("; quota {q} ({source}) for {key}"));
+        }
+    }
+    eprintln!("{line}");
+}

@@ -1,0 +1,69 @@
+//! `headway`: fetch a list of URLs exactly as fast as the server allows, and no faster.
+//!
+//! - `headway fetch` reads URLs (one a line) and writes one JSON line per URL, in input order.
+//! - `headway demo` runs the whole story against an embedded rate-limited API on loopback.
+//!
+//! Exit codes: 0 when the run completed (URLs that failed are reported on their own line),
+//! 2 for bad flags or unreadable input, 1 when output could not be written.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod args;
+mod demo;
+mod fetch;
+mod progress;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// Why the command stopped early, with the exit code to stop with.
+#[derive(Debug)]
+pub struct CliError {
+    /// The process exit code: 2 for usage and input errors, 1 for anything else.
+    pub code: u8,
+    /// What to tell the user (one line, without the `headway:` prefix).
+    pub message: String,
+}
+
+impl CliError {
+    /// A bad flag or unreadable input: exit code 2.
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// A failure while running (output not writable, runtime not startable): exit code 1.
+    pub fn runtime(message: impl Into<String>) -> CliError {
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    #[cfg(feature = "https")]
+    {
+        // reqwest is built without a crypto provider of its own: use ring for the process.
+        // An error only means a provider is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let result = match cli.command {
+        Command::Fetch(args) => fetch::main(args),
+        Command::Demo(args) => demo::main(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("headway: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,438 @@
+// Type definitions for headway-limiter.
+
+/** A quota: `limit` requests per `per`, with up to `burst` back to back (default 1). */
+export interface QuotaOptions {
+  /** Requests per period; a positive integer. */
+  limit: number;
+  /** The period: milliseconds, or a duration such as `"1s"`, `"1m"`, `"1h"`, `"250ms"`, `"day"`. */
+  per: number | string;
+  /** Requests that may go back to back; default 1 (evenly spaced). */
+  burst?: number;
+}
+
+/** A quota as an object or a string such as `"100/min"` or `"10/s burst 5"`. */
+export type Quota = QuotaOptions | string;
+
+/** Options of `new Limiter(options)`. Every field is optional. */
+export interface LimiterOptions {
+  /** Requests per period (with `per` and optionally `burst`). */
+  limit?: number;
+  /** The period of `limit`: milliseconds or a duration string (`"1m"`). */
+  per?: number | string;
+  /** Back-to-back requests allowed by `limit`/`per`; default 1. */
+  burst?: number;
+  /** The quota as a string, e.g. `"100/min"`; instead of `limit`/`per`. */
+  quota?: string;
+  /** Several quotas that must all hold (e.g. 10/s and 30000/h); instead of `limit`/`per`. */
+  tiers?: Quota[];
+  /** Quotas for particular origins (`"https://api.example.com"`), replacing the default there. */
+  origins?: Record<string, Quota | Quota[]>;
+  /** Requests in flight at once, across all keys. */
+  concurrency?: number;
+  /** Requests in flight at once per origin (or key). */
+  perOriginConcurrency?: number;
+  /** The longest any wait may be before failing with RateLimitError; default 600000 (10 min). */
+  maxWaitMs?: number | string;
+  /**
+   * Per-attempt timeout for `fetch` until response headers; default 30000; 0 or null: none.
+   * An attempt that times out is aborted (its connection closed), then retried if allowed.
+   */
+  timeoutMs?: number | string | null;
+  /** Retries per `fetch` call at most; default 5. */
+  retries?: number;
+  /** Learn quotas and pacing from the server's rate-limit headers; default true. */
+  learn?: boolean;
+  /** Retry POST/PATCH on 5xx and network errors too (429 and 503 are always retried); default false. */
+  retryNonIdempotent?: boolean;
+  /** Limit retries to a fraction of recent successes; default true. */
+  retryBudget?: boolean;
+  /** Per-origin circuit breaker; default `{ failures: 5, openMs: 10000 }`; false disables it. */
+  circuitBreaker?: boolean | { failures?: number; openMs?: number | string };
+}
+
+/** Where `acquire`, `tryAcquire` and `wrap` take their place. */
+export interface AcquireOptions {
+  /** Leave the queue when aborted; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** The queue to wait in; default `"default"`. `fetch` uses the request's origin. */
+  key?: string;
+  /** Cells to take at once (at most the burst); default 1. */
+  weight?: number;
+}
+
+/** The right to proceed. With `concurrency` set it holds an in-flight place until released. */
+export declare class Permit {
+  /** Gives the in-flight place back. Safe to call more than once. */
+  release(): void;
+  /** Whether the permit has not been released yet. */
+  readonly held: boolean;
+  /** Releases the permit at the end of a `using` block. */
+  [Symbol.dispose](): void;
+}
+
+/** A quota in force for a key. */
+export interface QuotaInfo {
+  limit: number;
+  periodMs: number;
+  burst: number;
+}
+
+/** The state of one key (an origin for `fetch`). */
+export interface KeyStats {
+  /** Quotas in force, configured or learned from the server. */
+  quotas: QuotaInfo[];
+  /** Where the quotas came from. */
+  source: 'none' | 'configured' | 'learned';
+  /** Milliseconds until a server-requested pause ends (0 when not paused). */
+  pausedForMs: number;
+  /** Callers waiting in the queue. */
+  queued: number;
+  /** Requests in flight. */
+  inFlight: number;
+}
+
+/** What a limiter has done so far. */
+export interface LimiterStats {
+  /** Requests put on the wire by `fetch`, retries included. */
+  sent: number;
+  /** `fetch` calls that ended with a response. */
+  succeeded: number;
+  /** 429 responses seen. */
+  rateLimited: number;
+  /** Retries made. */
+  retries: number;
+  /** `fetch` calls that ended in an error. */
+  failed: number;
+  /** Callers queued across all keys. */
+  queued: number;
+  /** Requests in flight across all keys. */
+  inFlight: number;
+  /** Per key. */
+  keys: Record<string, KeyStats>;
+}
+
+/**
+ * A rate limiter and a throttled `fetch` sharing quotas and in-flight caps.
+ *
+ * Callers are served in arrival order per key; a waiting caller holds no in-flight place.
+ * A 429 or 503 with `Retry-After` pauses the whole origin, not just one request.
+ *
+ * @example
+ * const limiter = new Limiter({ limit: 100, per: "1m", burst: 5, concurrency: 10 });
+ * const res = await limiter.fetch("https://api.example.com/items");
+ *
+ * @throws {TypeError} an option of the wrong type
+ * @throws {RangeError} an option out of range (limit 0, per 0, ...)
+ */
+export declare class Limiter {
+  constructor(options?: LimiterOptions);
+  /** Waits for a place; resolves to a Permit to release when done. */
+  acquire(options?: AcquireOptions): Promise<Permit>;
+  /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
+  tryAcquire(options?: Omit<AcquireOptions, 'signal'>): Permit | null;
+  /** `fn`, throttled: each call waits for a place and holds it until `fn` settles. */
+  wrap<A extends unknown[], R>(
+    fn: (...args: A) => R | PromiseLike<R>,
+    options?: Omit<AcquireOptions, 'signal'>,
+  ): (...args: A) => Promise<Awaited<R>>;
+  /**
+   * `fetch`, throttled per origin: waits for the origin's rate, retries 429/503 (and 5xx or
+   * network errors for idempotent methods) following `Retry-After`, learns quotas from
+   * `RateLimit-*` / `X-RateLimit-*` headers. Resolves to the final Response (which may still
+   * be a 429 when retries ran out).
+   *
+   * @throws {RateLimitError} the server asked for a wait longer than `maxWaitMs`
+   * @throws {CircuitOpenError} the origin kept failing
+   * @throws {TimeoutError} no response within `timeoutMs`
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Pauses a key (an origin for `fetch`) for `ms` milliseconds; every queued caller waits. */
+  pause(ms: number, options?: { key?: string }): void;
+  /** Counters and per-key state. */
+  stats(): LimiterStats;
+  /** Frees the limiter's WebAssembly memory; do not use it afterwards. */
+  dispose(): void;
+}
+
+/** Base class of this package's errors (besides TypeError and RangeError for bad options). */
+export declare class HeadwayError extends Error {}
+
+/** A wait longer than `maxWaitMs` was needed. */
+export declare class RateLimitError extends HeadwayError {
+  /** How long the server (or the queue) asked to wait, in milliseconds. */
+  readonly retryAfterMs: number;
+  /** Attempts made before giving up. */
+  readonly attempts: number;
+}
+
+/** The origin's circuit breaker is open after repeated failures. */
+export declare class CircuitOpenError extends HeadwayError {
+  /** Milliseconds until a request will be tried again. */
+  readonly retryAfterMs: number;
+  /** Attempts made. */
+  readonly attempts: number;
+}
+
+/** No response headers arrived within `timeoutMs`. */
+export declare class TimeoutError extends HeadwayError {
+  /** The timeout, in milliseconds. */
+  readonly timeoutMs: number;
+  /** Attempts made. */
+  readonly attempts: number;
+}
+
+/** A weight larger than the quota's burst, which could never be admitted. */
+export declare class QuotaError extends HeadwayError {
+  /** The weight asked for. */
+  readonly weight: number;
+  /** The largest weight the quota allows. */
+  readonly burst: number;
+}
+
+/** What a response means, as decided by `interpretResponse`. Times in whole milliseconds. */
+export interface Interpretation {
+  /** `done`: hand the response back; `retry`: try again; `too_long`: the wait exceeds max. */
+  verdict: 'done' | 'retry' | 'too_long';
+  /** Why a retry: `rate_limited` (429), `unavailable` (503) or `server_error` (other 5xx). */
+  reason: 'rate_limited' | 'unavailable' | 'server_error' | null;
+  /** For `retry`: the server's wait, or null to use backoff. */
+  afterMs: number | null;
+  /** For `too_long`: the wait the server asked for. */
+  waitMs: number | null;
+  /** How long to pause the origin. */
+  pauseMs: number | null;
+  /** The server's advertised limit. */
+  limit: number | null;
+  /** Requests remaining in the server's window. */
+  remaining: number | null;
+  /** Until the server's window resets. */
+  resetMs: number | null;
+  /** Quotas advertised by `RateLimit-Policy`, in order. */
+  policies: QuotaInfo[];
+}
+
+/**
+ * Interprets a response's status and headers: Retry-After (seconds or HTTP date, measured
+ * against the response's Date), the IETF RateLimit headers (drafts -06, -07, -08+) and the
+ * legacy X-RateLimit-* headers. Hostile values give bounded waits, never errors.
+ *
+ * @param headers a Headers object, `[name, value]` pairs, or a record
+ * @param options.wallMs local unix time in ms (default `Date.now()`)
+ * @param options.maxWaitMs the longest acceptable wait (default 600000)
+ */
+export declare function interpretResponse(
+  status: number,
+  headers: Headers | Iterable<[string, string]> | Record<string, string>,
+  options?: { wallMs?: number; maxWaitMs?: number },
+): Interpretation;
+
+/**
+ * Nanoseconds on the caller's own timeline, as a JavaScript number: the low-level classes
+ * below (`Gcra`, `Tiers`, `Reservation`, `Backoff`, `CircuitBreaker`) take and return every
+ * time this way. Integers below 2^53 (about 104 days) are exact; beyond that a number is
+ * a double and carries its rounding (a few hundred ns at most for a year). Fractions are
+ * dropped; a negative or NaN time throws a `RangeError` whose `kind` is `"range"`.
+ */
+export type Nanos = number;
+
+/** The machine-readable `kind` of a quota error, as thrown by `parseQuota`, `Gcra` and `Tiers`. */
+export type QuotaErrorKind = 'zero_limit' | 'zero_period' | 'zero_burst' | 'overflow' | 'syntax';
+
+/** A quota spelled out, as `parseQuota` returns it. */
+export interface QuotaParts {
+  /** Requests per period. */
+  limit: number;
+  /** The period in nanoseconds (exact below 2^53: periods up to 104 days). */
+  periodNs: Nanos;
+  /** The period in milliseconds (may be fractional). */
+  periodMs: number;
+  /** Requests that may go back to back. */
+  burst: number;
+  /** T: the steady spacing, `ceil(periodNs / limit)`. */
+  emissionIntervalNs: Nanos;
+  /** tau: `T * (burst - 1)`, how far ahead of the steady pace a burst may run. */
+  toleranceNs: Nanos;
+}
+
+/**
+ * Parses a quota string: `<limit>/<period>` with an optional burst, e.g. `"100/min"`,
+ * `"10/s burst 5"`, `"5/250ms"`, `"1/1.5s"`, `"2/1h30m;burst=3"`, `"60/minute, burst 10"`.
+ *
+ * @throws {RangeError} with `kind` one of {@link QuotaErrorKind}: `zero_limit`, `zero_period`,
+ *   `zero_burst`, `overflow` (the period or T * (burst - 1) exceeds 64-bit nanoseconds) or
+ *   `syntax`
+ * @throws {TypeError} with `kind` `"type"` when `quota` is not a string
+ */
+export declare function parseQuota(quota: string): QuotaParts;
+
+/**
+ * A quota for the low-level limiters: a string as for `parseQuota`, `{ limit, per, burst }`
+ * as for `Limiter`, or `{ limit, periodNs, burst }` with the period in nanoseconds.
+ */
+export type QuotaSpec = Quota | { limit: number; periodNs: Nanos; burst?: number };
+
+/**
+ * A request for more cells than the burst (or for 0 cells): a `RangeError` with
+ * `kind: "impossible"`, thrown by `checkN`, `peekN` and `reserveN`.
+ */
+export interface ImpossibleError extends RangeError {
+  readonly kind: 'impossible';
+  /** The cells asked for. */
+  readonly weight: number;
+  /** The most cells one request may take. */
+  readonly burst: number;
+}
+
+/** A committed reservation from `reserve`/`reserveN`: send at `readyAt`, or `refund` it. */
+export declare class Reservation {
+  /** When the reserved request may be sent. */
+  readonly readyAt: Nanos;
+  /** How long from `now` until `readyAt` (0 once it has passed). */
+  waitNs(now: Nanos): Nanos;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/**
+ * A GCRA cell (one quota) with the caller's clock: every method takes `now` in {@link Nanos}.
+ * For tests, simulations and custom schedulers. Checks return 0 when admitted, otherwise
+ * the nanoseconds to wait (a denial consumes nothing).
+ *
+ * @example
+ * const g = new Gcra('2/s');
+ * g.check(0);           // 0: admitted
+ * g.check(0);           // 500_000_000: wait half a second
+ */
+export declare class Gcra {
+  /** @throws {RangeError} with `kind` a {@link QuotaErrorKind} for a bad quota */
+  constructor(quota: QuotaSpec);
+  /** The quota in force. */
+  readonly quota: QuotaParts;
+  /** Replaces the quota, keeping the state: requests already admitted still count. */
+  setQuota(quota: QuotaSpec): void;
+  /** Admits one request at `now` (returns 0), or returns the nanoseconds to wait. */
+  check(now: Nanos): Nanos;
+  /** Admits `n` cells at `now` (0) or returns the wait; throws {@link ImpossibleError} if `n` > burst. */
+  checkN(n: number, now: Nanos): Nanos;
+  /** Like `check` without consuming. */
+  peek(now: Nanos): Nanos;
+  /** Like `checkN` without consuming. */
+  peekN(n: number, now: Nanos): Nanos;
+  /** Reserves one cell (always commits). */
+  reserve(now: Nanos): Reservation;
+  /** Reserves `n` cells (always commits); throws {@link ImpossibleError} if `n` > burst. */
+  reserveN(n: number, now: Nanos): Reservation;
+  /**
+   * Gives an unsent reservation back: true when the slot was returned, false when something
+   * was admitted or reserved after it (the slot is then forfeited, never shared).
+   * @throws {TypeError} for a reservation made by a `Tiers`
+   */
+  refund(reservation: Reservation): boolean;
+  /** Nothing conforms before `t` (e.g. a server's Retry-After); a later, earlier `t` never shortens it. */
+  deferUntil(t: Nanos): void;
+  /** The time before which nothing conforms (0 when never deferred). */
+  readonly deferredUntil: Nanos;
+  /** Requests that would be admitted back to back at `now` (0 during a pause). */
+  remaining(now: Nanos): number;
+  /** Nanoseconds from `now` until the cell is as if fresh. */
+  resetAfter(now: Nanos): Nanos;
+  /** True when the cell holds nothing at `now` and could be dropped. */
+  isIdle(now: Nanos): boolean;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/**
+ * Up to 8 quotas (e.g. 10/s and 30000/h) enforced all-or-nothing with the caller's clock: a
+ * request admitted at `t` conforms to every tier at `t` and is charged in each. Same methods
+ * as {@link Gcra}; `remaining` is the least over the tiers and `resetAfter` the longest.
+ */
+export declare class Tiers {
+  /** @throws {RangeError} with `kind` `"empty"`, `"too_many"` or a {@link QuotaErrorKind} */
+  constructor(quotas: QuotaSpec[]);
+  /** The quotas in force, in order. */
+  readonly quotas: QuotaParts[];
+  /** Replaces the quotas: tier i keeps its state if it existed, new tiers start fresh, a pause stays. */
+  setQuotas(quotas: QuotaSpec[]): void;
+  /** Admits one request in every tier at `now` (0), or returns the nanoseconds to wait. */
+  check(now: Nanos): Nanos;
+  /** Admits `n` cells in every tier or none; throws {@link ImpossibleError} if `n` can never fit. */
+  checkN(n: number, now: Nanos): Nanos;
+  /** Like `check` without consuming. */
+  peek(now: Nanos): Nanos;
+  /** Like `checkN` without consuming. */
+  peekN(n: number, now: Nanos): Nanos;
+  /** Reserves one cell in every tier at the earliest time all conform. */
+  reserve(now: Nanos): Reservation;
+  /** Reserves `n` cells in every tier at the earliest time all conform. */
+  reserveN(n: number, now: Nanos): Reservation;
+  /**
+   * Gives an unsent reservation back tier by tier: true when every tier took its slot back.
+   * Whatever the answer, do not send the request afterwards.
+   * @throws {TypeError} for a reservation made by a `Gcra`
+   */
+  refund(reservation: Reservation): boolean;
+  /** Nothing conforms in any tier before `t`. */
+  deferUntil(t: Nanos): void;
+  /** The time before which nothing conforms (0 when never deferred). */
+  readonly deferredUntil: Nanos;
+  /** Requests that would conform back to back at `now`: the least over the tiers (0 during a pause). */
+  remaining(now: Nanos): number;
+  /** Nanoseconds from `now` until every tier is as if fresh, pause included. */
+  resetAfter(now: Nanos): Nanos;
+  /** True when the limiter holds nothing at `now`. */
+  isIdle(now: Nanos): boolean;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** A retry pacing policy: exponential backoff with jitter, caps on delay, attempts and total. */
+export declare class Backoff {
+  /** @param jitter `none`, `full`, `equal` or `decorrelated` */
+  constructor(baseNs: number, maxDelayNs: number, maxAttempts: number, maxTotalNs: number, jitter: string);
+  /** Starts a deterministic sequence; `seed` is a decimal string (may exceed 2^53). */
+  start(seed: string): Retrying;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** One retry sequence. */
+export declare class Retrying {
+  /** The next delay in ns, or null once stopped; a server wait (ns) replaces the delay. */
+  nextDelayNs(serverWaitNs?: number | null): number | null;
+  /** Retries granted so far. */
+  readonly attempts: number;
+  /** Total delay granted so far, in ns. */
+  readonly elapsedNs: number;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** A permit from `CircuitBreaker.acquire`. */
+export declare class BreakerPermit {
+  /** True for the single half-open probe. */
+  readonly isProbe: boolean;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** A circuit breaker (closed, open, half-open) with the caller's clock in nanoseconds. */
+export declare class CircuitBreaker {
+  /** Opens after `failureThreshold` consecutive failures, for `openForNs`. */
+  constructor(failureThreshold: number, openForNs: number);
+  /** A permit, or `{ retryInNs }` while open. */
+  acquire(now: number): BreakerPermit | { retryInNs: number };
+  /** Reports a success; true when it closed the breaker. */
+  onSuccess(permit: BreakerPermit, now: number): boolean;
+  /** Reports a failure; true when it opened the breaker. */
+  onFailure(permit: BreakerPermit, now: number): boolean;
+  /** The state at `now`. */
+  state(
+    now: number,
+  ):
+    | { state: 'closed'; consecutiveFailures: number }
+    | { state: 'open'; retryInNs: number }
+    | { state: 'half_open'; probeInFlight: boolean };
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}

@@ -1,0 +1,246 @@
+//! JavaScript errors thrown by the raw API; `js/index.js` maps them onto its classes.
+//!
+//! Messages are joined by JavaScript ([`Text`]): numbers and values are turned into text the
+//! way JavaScript prints them, and the module carries no formatting code of its own for them.
+
+use headway_core::breaker::BreakerError;
+use headway_core::{Impossible, QuotaError, TiersError};
+use headway_engine::{AcquireError, ClientError, ConfigError};
+use headway_web::FetchError;
+use js_sys::{JsString, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = TypeError)]
+    type NewTypeError;
+    #[wasm_bindgen(constructor, js_class = "TypeError")]
+    fn new(message: &JsString) -> NewTypeError;
+
+    #[wasm_bindgen(js_name = RangeError)]
+    type NewRangeError;
+    #[wasm_bindgen(constructor, js_class = "RangeError")]
+    fn new(message: &JsString) -> NewRangeError;
+
+    #[wasm_bindgen(js_name = Error)]
+    type NewError;
+    #[wasm_bindgen(constructor, js_class = "Error")]
+    fn new(message: &JsString) -> NewError;
+}
+
+/// An error message under construction, held as a JavaScript string.
+#[derive(Clone)]
+pub(crate) struct Text(JsString);
+
+impl Text {
+    /// Text starting with `s`.
+    pub(crate) fn new(s: &str) -> Text {
+        Text(JsString::from(s))
+    }
+
+    /// Appends `s`.
+    pub(crate) fn s(self, s: &str) -> Text {
+        Text(self.0.concat(&JsValue::from_str(s)))
+    }
+
+    /// Appends a number as JavaScript prints it.
+    pub(crate) fn n(self, n: f64) -> Text {
+        Text(self.0.concat(&JsValue::from_f64(n)))
+    }
+
+    /// Appends `s` in double quotes, escaped as JSON.
+    pub(crate) fn quoted(self, s: &str) -> Text {
+        let json = js_sys::JSON::stringify(&JsValue::from_str(s)).unwrap_or_default();
+        Text(self.0.concat(&json))
+    }
+
+    /// Appends a short description of any value: a string quoted, a number as printed,
+    /// otherwise its `typeof`.
+    pub(crate) fn value(self, v: &JsValue) -> Text {
+        if let Some(s) = v.as_string() {
+            self.quoted(&s)
+        } else if let Some(n) = v.as_f64() {
+            self.n(n)
+        } else {
+            Text(self.0.concat(&v.js_typeof()))
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::new(s)
+    }
+}
+
+const PREFIX: &str = "headway-limiter: ";
+
+/// Sets `obj[name] = value`.
+pub(crate) fn set(obj: &Object, name: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(name), &value.into());
+}
+
+/// A time or count from JavaScript: a non-negative number (fractions dropped, huge values
+/// saturating); NaN or a negative number is a `RangeError` of kind `range`.
+pub(crate) fn to_u64(v: f64, what: &str) -> Result<u64, JsValue> {
+    if v.is_nan() || v < 0.0 {
+        return Err(kind_error(
+            range_error(
+                Text::new(what)
+                    .s(" must be a non-negative number, got ")
+                    .n(v),
+            ),
+            "range",
+        ));
+    }
+    Ok(v as u64)
+}
+
+/// `error` with a machine-readable `kind` property.
+pub(crate) fn kind_error(error: JsValue, kind: &str) -> JsValue {
+    set(error.unchecked_ref(), "kind", kind);
+    error
+}
+
+/// The `kind` of a quota error (the names the conformance data uses) and its message.
+fn quota_problem(e: QuotaError) -> (&'static str, &'static str) {
+    match e {
+        QuotaError::ZeroLimit => ("zero_limit", "the limit must be at least 1"),
+        QuotaError::ZeroPeriod => ("zero_period", "the period must be longer than zero"),
+        QuotaError::ZeroBurst => ("zero_burst", "the burst must be at least 1"),
+        QuotaError::Overflow => (
+            "overflow",
+            "the period, or the period times the burst, is too large",
+        ),
+        QuotaError::Syntax => (
+            "syntax",
+            "a quota looks like \"100/min\", \"10/s\", \"30000/h burst 10\" or \"5/250ms\"",
+        ),
+    }
+}
+
+/// A `RangeError` for a bad quota, naming where it was, with its `kind`.
+pub(crate) fn quota_error(where_: Text, e: QuotaError) -> JsValue {
+    let (kind, message) = quota_problem(e);
+    kind_error(range_error(where_.s(": ").s(message)), kind)
+}
+
+/// A `RangeError` for a tier list that is empty (kind `empty`) or too long (`too_many`).
+pub(crate) fn tiers_error(e: TiersError) -> JsValue {
+    let (message, kind) = match e {
+        TiersError::Empty => ("at least one quota is required", "empty"),
+        TiersError::TooMany(_) => ("at most 8 quotas are allowed", "too_many"),
+    };
+    kind_error(range_error(message), kind)
+}
+
+/// A `RangeError` for options the engine refuses.
+pub(crate) fn config_error(e: ConfigError) -> JsValue {
+    range_error(match e {
+        ConfigError::Tiers(e) => return tiers_error(e),
+        ConfigError::ZeroConcurrency => "\"concurrency\" must be at least 1",
+        ConfigError::Breaker(BreakerError::ZeroThreshold) => {
+            "\"circuitBreaker.failures\" must be at least 1"
+        }
+        ConfigError::Breaker(BreakerError::ZeroOpenFor) => {
+            "\"circuitBreaker.openMs\" must be greater than 0"
+        }
+        ConfigError::Backoff(_) | ConfigError::Budget(_) => "the retry settings are inconsistent",
+    })
+}
+
+/// A `RangeError` (kind `impossible`, with `weight` and `burst`) for a request that can
+/// never fit its quota.
+pub(crate) fn impossible_error(i: Impossible) -> JsValue {
+    let e = kind_error(range_error(too_heavy(i.n, i.burst)), "impossible");
+    set(e.unchecked_ref(), "weight", i.n as f64);
+    set(e.unchecked_ref(), "burst", i.burst as f64);
+    e
+}
+
+fn too_heavy(n: u32, burst: u32) -> Text {
+    Text::new("")
+        .n(n as f64)
+        .s(" permits can never fit a quota whose burst is ")
+        .n(burst as f64)
+}
+
+/// An `Error` named `name` with the numeric `fields` set on it.
+fn named(name: &str, message: Text, fields: &[(&str, f64)]) -> JsValue {
+    let e: JsValue = NewError::new(&message.0).into();
+    set(e.unchecked_ref(), "name", name);
+    for (k, v) in fields {
+        set(e.unchecked_ref(), k, *v);
+    }
+    e
+}
+
+fn prefixed(message: Text) -> JsString {
+    JsString::from(PREFIX).concat(&message.0)
+}
+
+/// A `TypeError` for an option of the wrong type.
+pub(crate) fn type_error(message: impl Into<Text>) -> JsValue {
+    NewTypeError::new(&prefixed(message.into())).into()
+}
+
+/// A `RangeError` for an option out of range.
+pub(crate) fn range_error(message: impl Into<Text>) -> JsValue {
+    NewRangeError::new(&prefixed(message.into())).into()
+}
+
+fn ms_up(ns: u64) -> f64 {
+    ns.div_ceil(1_000_000) as f64
+}
+
+/// A `RateLimitError` for a wait of `wait_ns`.
+fn too_long(wait_ns: u64, attempts: f64) -> JsValue {
+    let ms = ms_up(wait_ns);
+    named(
+        "RateLimitError",
+        Text::new("the server or the quota asks to wait ")
+            .n(ms)
+            .s(" ms, longer than maxWaitMs"),
+        &[("retryAfterMs", ms), ("attempts", attempts)],
+    )
+}
+
+/// A `QuotaError` for a weight over the burst.
+fn quota_exceeded(n: u32, burst: u32) -> JsValue {
+    named(
+        "QuotaError",
+        too_heavy(n, burst),
+        &[("weight", n as f64), ("burst", burst as f64)],
+    )
+}
+
+/// The error of a failed acquisition.
+pub(crate) fn acquire_error(e: AcquireError) -> JsValue {
+    match e {
+        AcquireError::WaitTooLong { wait_ns } => too_long(wait_ns, 0.0),
+        AcquireError::Impossible { n, burst } => quota_exceeded(n, burst),
+    }
+}
+
+/// The error of a throttled fetch that produced no response. A transport failure rethrows
+/// what `fetch` rejected with, so callers see the platform's own `TypeError`.
+pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue {
+    let attempts = attempts as f64;
+    match e {
+        ClientError::Transport(FetchError(js)) => js,
+        ClientError::Timeout { after_ns } => named(
+            "TimeoutError",
+            Text::new("no response within ").n(ms_up(after_ns)).s(" ms"),
+            &[("timeoutMs", ms_up(after_ns)), ("attempts", attempts)],
+        ),
+        ClientError::WaitTooLong { wait_ns } => too_long(wait_ns, attempts),
+        ClientError::CircuitOpen { retry_in_ns } => named(
+            "CircuitOpenError",
+            Text::new("circuit open: the server kept failing; next try in ")
+                .n(ms_up(retry_in_ns))
+                .s(" ms"),
+            &[("retryAfterMs", ms_up(retry_in_ns)), ("attempts", attempts)],
+        ),
+        ClientError::Impossible { n, burst } => quota_exceeded(n, burst),
+    }
+}

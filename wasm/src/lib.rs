@@ -1,0 +1,34 @@
+//! # headway-wasm
+//!
+//! The WebAssembly half of the npm package `headway-limiter`. It exports a small raw API
+//! (`RawLimiter`, `RawPermit`, `interpretRaw`, `parseQuota`, `Gcra`, `Tiers`,
+//! `Reservation`, `Backoff`, `CircuitBreaker`) that the
+//! hand-written `js/index.js` wraps into idiomatic JavaScript: option objects, `AbortSignal`,
+//! `Error` subclasses and promises.
+//!
+//! Everything that decides is the shared engine ([`headway_engine`]) and core
+//! ([`headway_core`]); the clock, timers and `fetch` come from [`headway_web`].
+//!
+//! Errors this crate throws are `TypeError`/`RangeError` for bad options and plain `Error`s
+//! whose `name` is one of `RateLimitError`, `CircuitOpenError`, `TimeoutError` or
+//! `QuotaError` with extra numeric fields; `js/index.js` turns those into instances of the
+//! matching exported classes.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod abort;
+mod cells;
+mod errors;
+mod limiter;
+mod lowlevel;
+mod options;
+
+pub use cells::{parse_quota, Gcra, Reservation, Tiers};
+pub use limiter::{RawLimiter, RawPermit};
+pub use lowlevel::{interpret_raw, Backoff, BreakerPermit, CircuitBreaker, Retrying};
+pub use options::{parse_options, Options};
+
+/// The allocator: Talc, a fraction of the size of the default dlmalloc.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
