@@ -187,13 +187,7 @@ async fn run(
             format!("line longer than {MAX_LINE} bytes"),
         )),
     });
-    let records = fetch_all(
-        &client,
-        lines,
-        args.concurrency as usize,
-        true,
-        timeout,
-    );
+    let records = fetch_all(&client, lines, args.concurrency as usize, true, timeout);
     let mut records = std::pin::pin!(records);
 
     let bar = progress::bar(total);

@@ -154,8 +154,7 @@ where
                     Err(record) => return record,
                 };
                 let url_copy = url.clone();
-                let task =
-                    tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
+                let task = tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
                 match task.await {
                     Ok(record) => record,
                     Err(e) => Record::failed(url_copy, 0, 0, format!("internal error: {e}")),
