@@ -134,9 +134,7 @@ impl<T: Transport> Headers for ResponseHeaders<'_, T> {
 impl<R: Runtime> Client<R> {
     /// Checks `config` and builds a client on `runtime`.
     pub fn new(runtime: R, config: ClientConfig) -> Result<Client<R>, ConfigError> {
-        let mut builder = Limiter::builder(runtime.clone())
-            .max_wait_ns(config.max_wait_ns)
-            .probe_unknown_keys(config.learn);
+        let mut builder = Limiter::builder(runtime.clone()).max_wait_ns(config.max_wait_ns);
         for q in &config.quotas {
             builder = builder.quota(*q);
         }
@@ -282,6 +280,11 @@ impl<R: Runtime> Client<R> {
         let breaker = self.breaker(&key);
         let mut retrying = config.backoff.start(runtime.seed());
         let mut tally = Tally::default();
+        if config.learn {
+            // A key with no quota that has never heard from its server sends this request
+            // alone: its answer may teach the quota before the others go.
+            inner.limiter.key(&key).probe_if_unknown();
+        }
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.

@@ -133,6 +133,8 @@ pub(crate) struct KeyState {
     /// No quota yet and nothing heard from the server: one request at a time, so the first
     /// response can teach the quota before a whole window of requests hits an unknown limit.
     probing: bool,
+    /// The server has answered (or failed) a request on this key at least once.
+    heard: bool,
 }
 
 impl KeyState {
@@ -217,10 +219,8 @@ impl Key {
     pub(crate) fn new(
         configured: Vec<Quota>,
         max_in_flight: Option<u32>,
-        probe: bool,
         global: Option<Arc<Slots>>,
     ) -> Key {
-        let configured_is_empty = configured.is_empty();
         let mut state = KeyState {
             limiter: None,
             configured,
@@ -231,7 +231,8 @@ impl Key {
             next_ticket: 0,
             in_flight: 0,
             max_in_flight,
-            probing: probe && configured_is_empty,
+            probing: false,
+            heard: false,
         };
         state.rebuild();
         Key {
@@ -330,9 +331,19 @@ impl Key {
         true
     }
 
+    /// A request is about to be sent on this key: if the key has no quota and has never
+    /// heard from its server, it probes (one request in flight) until the server answers.
+    pub(crate) fn probe_if_unknown(&self) {
+        let mut st = lock(&self.state);
+        if !st.heard && st.configured.is_empty() && st.learned.is_empty() {
+            st.probing = true;
+        }
+    }
+
     /// Records that the server has answered (or failed) once: the key stops probing.
     pub(crate) fn heard_from_server(&self) {
         let mut st = lock(&self.state);
+        st.heard = true;
         if st.probing {
             st.probing = false;
             st.wake_head();

@@ -35,7 +35,6 @@ pub struct LimiterBuilder<K, R> {
     concurrency: Option<usize>,
     per_key_concurrency: Option<u32>,
     max_wait_ns: u64,
-    probe: bool,
 }
 
 impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
@@ -70,14 +69,6 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
         self
     }
 
-    /// Keys without a quota send one request at a time until the server has answered once,
-    /// so a quota learned from that answer governs the rest. For clients that learn from
-    /// response headers; a plain limiter never hears from a server, so this is off by default.
-    pub fn probe_unknown_keys(mut self, probe: bool) -> Self {
-        self.probe = probe;
-        self
-    }
-
     /// Checks the configuration and builds the limiter.
     pub fn build(self) -> Result<Limiter<K, R>, ConfigError> {
         for quotas in std::iter::once(&self.quotas).chain(self.per_key.values()) {
@@ -95,7 +86,6 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
                 per_key: self.per_key,
                 per_key_concurrency: self.per_key_concurrency,
                 max_wait_ns: self.max_wait_ns,
-                probe: self.probe,
                 global: self.concurrency.map(|c| Arc::new(Slots::new(c))),
                 keys: Mutex::new(KeyMap {
                     keys: HashMap::new(),
@@ -134,7 +124,6 @@ struct Inner<K, R> {
     per_key: HashMap<K, Vec<Quota>>,
     per_key_concurrency: Option<u32>,
     max_wait_ns: u64,
-    probe: bool,
     global: Option<Arc<Slots>>,
     keys: Mutex<KeyMap<K>>,
 }
@@ -156,7 +145,6 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             concurrency: None,
             per_key_concurrency: None,
             max_wait_ns: 600 * headway_core::NANOS_PER_SEC,
-            probe: false,
         }
     }
 
@@ -192,7 +180,6 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
         let k = Arc::new(Key::new(
             quotas,
             self.inner.per_key_concurrency,
-            self.inner.probe,
             self.inner.global.clone(),
         ));
         map.keys.insert(key.clone(), Arc::clone(&k));

@@ -186,6 +186,14 @@ impl Transport for Script {
     }
 }
 
+/// Asserts that the error of a failed call `f` matches a pattern (with an optional guard),
+/// showing the error when it does not.
+macro_rules! assert_error {
+    ($f:expr, $($pattern:tt)+) => {
+        assert!(matches!($f.error, $($pattern)+), "{:?}", $f.error)
+    };
+}
+
 fn config() -> ClientConfig {
     ClientConfig {
         pause_jitter_max_ns: 0,
@@ -362,20 +370,12 @@ fn a_server_wait_beyond_max_wait_is_a_typed_error_at_once() {
     );
     let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3600")]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::WaitTooLong { wait_ns } if wait_ns == 3600 * S),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::WaitTooLong { wait_ns } if wait_ns == 3600 * S);
     assert_eq!(f.attempts, 1);
     assert_eq!(rt.now_ns(), 0, "it slept instead of failing");
     // The key stays paused: the next call fails at once without reaching the server.
     let f = rt.run(c.execute(&t, get("a", 1))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::WaitTooLong { .. }),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::WaitTooLong { .. });
     assert_eq!((f.attempts, t.sends().len()), (0, 1));
     // An absurd value saturates instead of overflowing.
     let t = Script::new(&rt).on(
@@ -383,11 +383,7 @@ fn a_server_wait_beyond_max_wait_is_a_typed_error_at_once() {
         [with_header(503, "Retry-After", "99999999999999999999")],
     );
     let f = rt.run(c.execute(&t, get("b", 2))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::WaitTooLong { .. }),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::WaitTooLong { .. });
 }
 
 #[test]
@@ -403,11 +399,7 @@ fn transport_errors_are_retried_with_backoff_then_fail_with_the_attempt_count() 
     );
     let t = Script::new(&rt).on("a", vec![Step::Error; 10]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::Transport(NetError)),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::Transport(NetError));
     assert_eq!(f.attempts, 4);
     let times = t.times("a");
     assert_eq!(times.len(), 4);
@@ -434,11 +426,7 @@ fn a_breaker_opening_during_retries_returns_what_the_server_said() {
     // caused it, not a bare "circuit open".
     let t = Script::new(&rt).on("a", vec![Step::Error; 10]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::Transport(NetError)),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::Transport(NetError));
     assert_eq!((f.attempts, t.times("a").len()), (3, 3));
     // Three 500s on another key: the caller gets the last 500 response.
     let t = Script::new(&rt).on("b", vec![status(500); 10]);
@@ -446,11 +434,7 @@ fn a_breaker_opening_during_retries_returns_what_the_server_said() {
     assert_eq!((sent.response.status, sent.attempts), (500, 3));
     // A fresh call on the open key fails fast without sending.
     let f = rt.run(c.execute(&t, get("b", 2))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::CircuitOpen { .. }),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::CircuitOpen { .. });
     assert_eq!(t.times("b").len(), 3);
 }
 
@@ -480,7 +464,7 @@ fn a_post_that_fails_to_connect_is_not_retried() {
     let c = client(&rt, config());
     let t = Script::new(&rt).on("a", [Step::Error]);
     let f = rt.run(c.execute(&t, post("a", 0))).unwrap_err();
-    assert!(matches!(f.error, ClientError::Transport(_)));
+    assert_error!(f, ClientError::Transport(_));
     assert_eq!(f.attempts, 1);
 }
 
@@ -497,11 +481,7 @@ fn a_request_without_an_answer_times_out() {
     );
     let t = Script::new(&rt).on("a", [Step::Hang]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::Timeout { after_ns } if after_ns == 2 * S),
-        "{:?}",
-        f.error
-    );
+    assert_error!(f, ClientError::Timeout { after_ns } if after_ns == 2 * S);
     assert_eq!(rt.now_ns(), 2 * S);
     // With retries, the timed-out attempt is sent again.
     let c = client(
@@ -534,10 +514,9 @@ fn the_breaker_opens_after_five_failures_and_fails_fast() {
         rt.advance(MS);
     }
     let f = rt.run(c.execute(&t, post("a", 5))).unwrap_err();
-    assert!(
-        matches!(f.error, ClientError::CircuitOpen { retry_in_ns } if retry_in_ns > 9 * S && retry_in_ns <= 10 * S),
-        "{:?}",
-        f.error
+    assert_error!(
+        f,
+        ClientError::CircuitOpen { retry_in_ns } if retry_in_ns > 9 * S && retry_in_ns <= 10 * S
     );
     assert_eq!(f.attempts, 0);
     assert_eq!(t.sends().len(), 5, "an open breaker let a request through");
@@ -712,4 +691,19 @@ fn without_learning_unknown_keys_are_not_probed() {
     let calls = (0..3).map(|i| c.execute(&t, get("a", i)));
     rt.run(join_all(calls));
     assert_eq!(t.times("a"), vec![0, 0, 0]);
+}
+
+/// Probing is for requests the client sends: plain acquisitions on a learning client's
+/// limiter are never held to one at a time (they never hear from a server).
+#[test]
+fn plain_acquisitions_are_not_probed() {
+    let rt = FakeRuntime::new();
+    let c = client(&rt, config());
+    let key = "x".to_string();
+    let held = rt.run(async {
+        let a = c.limiter().acquire(&key).await.unwrap();
+        let b = c.limiter().acquire(&key).await.unwrap();
+        (a, b, rt.now_ns())
+    });
+    assert_eq!(held.2, 0);
 }
