@@ -49,12 +49,6 @@ impl CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    #[cfg(feature = "https")]
-    {
-        // reqwest is built without a crypto provider of its own: use ring for the process.
-        // An error only means a provider is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
     let result = match cli.command {
         Command::Fetch(args) => fetch::main(args),
         Command::Demo(args) => demo::main(args),
