@@ -299,11 +299,7 @@ impl CircuitBreaker {
         let _ = now;
         let closed = Word::Closed { failures: 0 }.encode();
         if permit.probe {
-            // Relaxed on success and failure: see `acquire`.
-            return self
-                .word
-                .compare_exchange(permit.word, closed, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
+            return self.end_probe(permit, closed);
         }
         // Relaxed: see `acquire`.
         let mut word = self.word.load(Ordering::Relaxed);
@@ -338,11 +334,7 @@ impl CircuitBreaker {
         }
         .encode();
         if permit.probe {
-            // Relaxed on success and failure: see `acquire`.
-            return self
-                .word
-                .compare_exchange(permit.word, open, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
+            return self.end_probe(permit, open);
         }
         // Relaxed: see `acquire`.
         let mut word = self.word.load(Ordering::Relaxed);
@@ -365,6 +357,15 @@ impl CircuitBreaker {
                 Err(current) => word = current,
             }
         }
+    }
+
+    /// Ends the half-open state of the probe `permit` with `next` (closed or open again);
+    /// `false`, changing nothing, if the probe is stale (the word has moved on since).
+    fn end_probe(&self, permit: Permit, next: u64) -> bool {
+        // Relaxed on success and failure: see `acquire`.
+        self.word
+            .compare_exchange(permit.word, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// The state at `now`, without changing it.

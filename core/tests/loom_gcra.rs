@@ -9,8 +9,10 @@
 //! taken.
 #![cfg(loom)]
 
+mod common;
+
+use common::{builder, on_threads};
 use headway_core::{Gcra, Quota, Refusal, Reservation};
-use loom::model::Builder;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -20,33 +22,7 @@ const T: u64 = 100;
 
 /// One request per `T` with the given burst.
 fn quota(burst: u32) -> Quota {
-    Quota::from_nanos(1, T).unwrap().with_burst(burst).unwrap()
-}
-
-/// A model checker: exhaustive (`None`) where that takes well under a second, bounded to a
-/// number of preemptions elsewhere so each model runs in seconds. `LOOM_MAX_PREEMPTIONS` in the
-/// environment overrides the bound, for deeper runs.
-fn builder(preemptions: Option<usize>) -> Builder {
-    let mut b = Builder::new();
-    b.preemption_bound = b.preemption_bound.or(preemptions);
-    b
-}
-
-/// Runs `f` on `threads` new threads and on the current one, and returns every result.
-fn on_threads<R: Send + 'static>(
-    threads: usize,
-    f: impl Fn(usize) -> R + Send + Sync + 'static,
-) -> Vec<R> {
-    let f = Arc::new(f);
-    let handles: Vec<_> = (1..=threads)
-        .map(|i| {
-            let f = f.clone();
-            thread::spawn(move || f(i))
-        })
-        .collect();
-    let mut out = vec![f(0)];
-    out.extend(handles.into_iter().map(|h| h.join().unwrap()));
-    out
+    common::quota(T, burst)
 }
 
 /// Checks from three threads at the same instant: exactly `burst` are admitted (nobody is

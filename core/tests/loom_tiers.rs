@@ -3,66 +3,37 @@
 //! concurrently conform to every tier, and refunds and pauses race safely.
 //!
 //! Run with
-//! `RUSTFLAGS="--cfg loom" cargo test -p headway-core --release --test loom_tiers`.
+//! `RUSTFLAGS="--cfg loom" cargo test -p headway-core --release --test loom_tiers`
+//! (`LOOM_MAX_PREEMPTIONS=4` deepens the bounded models: about two minutes in all).
 //!
 //! After a model's threads are joined, each tier's `TAT` is read back through the public API
 //! (see [`tats`]), so the assertions speak about every tier separately.
 #![cfg(loom)]
 
+mod common;
+
+use common::{builder, on_threads, quota};
 use headway_core::{Quota, Refusal, Tiers};
-use loom::model::Builder;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-/// `burst` requests per `burst * t` nanoseconds: emission interval `t`.
-fn quota(t: u64, burst: u32) -> Quota {
-    Quota::from_nanos(1, t).unwrap().with_burst(burst).unwrap()
-}
-
-/// A model checker: exhaustive (`None`) where that takes well under a second, bounded to a
-/// number of preemptions elsewhere so each model runs in seconds. `LOOM_MAX_PREEMPTIONS` in the
-/// environment overrides the bound, for deeper runs (4 takes about two minutes in all).
-fn builder(preemptions: Option<usize>) -> Builder {
-    let mut b = Builder::new();
-    b.preemption_bound = b.preemption_bound.or(preemptions);
-    b
-}
-
-/// Runs `f` on `threads` new threads and on the current one, and returns every result.
-fn on_threads<R: Send + 'static>(
-    threads: usize,
-    f: impl Fn(usize) -> R + Send + Sync + 'static,
-) -> Vec<R> {
-    let f = Arc::new(f);
-    let handles: Vec<_> = (1..=threads)
-        .map(|i| {
-            let f = f.clone();
-            thread::spawn(move || f(i))
-        })
-        .collect();
-    let mut out = vec![f(0)];
-    out.extend(handles.into_iter().map(|h| h.join().unwrap()));
-    out
-}
-
-/// Each tier's `TAT`, read through the public API (the limiter must have no pause).
+/// Each tier's `TAT` as seen at `at`, read through the public API (any pause must be over by
+/// `at`).
 ///
 /// For tier `i`, every other tier is given a quota so wide that it never binds (`T = 1 ns`
-/// and a burst of `u32::MAX`), states kept. Then `peek_n(burst_i, 0)` is refused until
-/// exactly `TAT_i + (burst_i - 1) * T_i - tau_i = TAT_i`. The quotas are restored after.
-fn tats(tiers: &mut Tiers, quotas: &[Quota]) -> Vec<u64> {
-    let wide = Quota::from_nanos(1, 1)
-        .unwrap()
-        .with_burst(u32::MAX)
-        .unwrap();
+/// and a burst of `u32::MAX`), states kept. Then `peek_n(burst_i, at)` is refused until
+/// exactly `TAT_i + (burst_i - 1) * T_i - tau_i = TAT_i` (0 when `TAT_i` is not after `at`).
+/// The quotas are restored after.
+fn tats(tiers: &mut Tiers, quotas: &[Quota], at: u64) -> Vec<u64> {
+    let wide = quota(1, u32::MAX);
     let out = (0..quotas.len())
         .map(|i| {
             let probe: Vec<Quota> = (0..quotas.len())
                 .map(|j| if j == i { quotas[i] } else { wide })
                 .collect();
             tiers.set_quotas(&probe).unwrap();
-            match tiers.peek_n(quotas[i].burst(), 0) {
+            match tiers.peek_n(quotas[i].burst(), at) {
                 Ok(()) => 0,
                 Err(Refusal::Later(d)) => d.ready_at(),
                 Err(never) => panic!("tier {i}: {never:?}"),
@@ -92,6 +63,19 @@ fn reference(times: &[u64], q: Quota) -> Result<u64, u64> {
     Ok(tat)
 }
 
+/// Requests released at `sent` (sorted), fed to an independent GCRA per tier, all conform,
+/// and every tier's `TAT` (`tats`) charges at least what they imply.
+fn assert_sent_conform_and_are_charged(sent: &[u64], quotas: &[Quota], tats: &[u64]) {
+    for (i, q) in quotas.iter().enumerate() {
+        let implied = reference(sent, *q)
+            .unwrap_or_else(|at| panic!("tier {i}: release at {at} breaks {sent:?}"));
+        assert!(
+            tats[i] >= implied,
+            "tier {i} undercharged: {tats:?} {sent:?}"
+        );
+    }
+}
+
 /// Three threads check at 0. Per tier `i` with interval `T_i` and burst `b_i`, the tier ends
 /// holding `s_i = TAT_i / T_i` whole slots, and:
 /// - no tier admits more than its burst: `admitted <= min b_i` and `s_i <= b_i`;
@@ -105,7 +89,7 @@ fn concurrent_checks(quotas: [Quota; 2]) {
         let shared = tiers.clone();
         let results = on_threads(2, move |_| shared.check(0));
         let admitted = results.iter().filter(|r| r.is_ok()).count() as u64;
-        let tats = tats(owned(&mut tiers), &quotas);
+        let tats = tats(owned(&mut tiers), &quotas, 0);
         let min_burst = quotas.iter().map(|q| u64::from(q.burst())).min().unwrap();
         assert!((1..=min_burst).contains(&admitted), "{results:?}");
         let mut full = false;
@@ -160,7 +144,7 @@ fn denied_requests_change_nothing() {
         for r in &results {
             assert_eq!(r.unwrap_err().wait_ns(), 1000);
         }
-        assert_eq!(tats(owned(&mut tiers), &quotas), [100, 1000]);
+        assert_eq!(tats(owned(&mut tiers), &quotas, 0), [100, 1000]);
     });
 }
 
@@ -178,15 +162,8 @@ fn concurrent_reservations_conform_to_every_tier() {
             .map(|r| r.ready_at())
             .collect();
         ready.sort_unstable();
-        let tats = tats(owned(&mut tiers), &quotas);
-        for (i, q) in quotas.iter().enumerate() {
-            let implied = reference(&ready, *q)
-                .unwrap_or_else(|at| panic!("tier {i}: release at {at} breaks {ready:?}"));
-            assert!(
-                tats[i] >= implied,
-                "tier {i} undercharged: {tats:?} {ready:?}"
-            );
-        }
+        let tats = tats(owned(&mut tiers), &quotas, 0);
+        assert_sent_conform_and_are_charged(&ready, &quotas, &tats);
         assert_eq!(tats[1], reference(&ready, quotas[1]).unwrap());
     });
 }
@@ -208,7 +185,7 @@ fn refund_races_a_reservation() {
         let refunder = thread::spawn(move || shared.refund(&first));
         let other = tiers.reserve_n(1, 0).unwrap();
         let refunded = refunder.join().unwrap();
-        let tats = tats(owned(&mut tiers), &quotas);
+        let tats = tats(owned(&mut tiers), &quotas, 0);
         for (i, q) in quotas.iter().enumerate() {
             let alone = reference(&[other.ready_at()], *q).unwrap();
             if refunded {
@@ -240,15 +217,8 @@ fn refund_races_two_reservations() {
         refunder.join().unwrap();
         let mut sent = [mine.ready_at(), other.ready_at()];
         sent.sort_unstable();
-        let tats = tats(owned(&mut tiers), &quotas);
-        for (i, q) in quotas.iter().enumerate() {
-            let implied = reference(&sent, *q)
-                .unwrap_or_else(|at| panic!("tier {i}: release at {at} breaks {sent:?}"));
-            assert!(
-                tats[i] >= implied,
-                "tier {i} undercharged: {tats:?} {sent:?}"
-            );
-        }
+        let tats = tats(owned(&mut tiers), &quotas, 0);
+        assert_sent_conform_and_are_charged(&sent, &quotas, &tats);
     });
 }
 
@@ -307,28 +277,9 @@ fn no_admission_before_a_pause_after_one_that_saw_it() {
                 reference(times, *q).unwrap()
             })
             .collect();
-        // The pause is part of the state `tats` cannot see through: clear it by moving on.
-        let tiers = owned(&mut tiers);
-        let tats: Vec<u64> = (0..quotas.len())
-            .map(|i| {
-                let mut probe = quotas.to_vec();
-                for (j, q) in probe.iter_mut().enumerate() {
-                    if j != i {
-                        *q = Quota::from_nanos(1, 1)
-                            .unwrap()
-                            .with_burst(u32::MAX)
-                            .unwrap();
-                    }
-                }
-                tiers.set_quotas(&probe).unwrap();
-                // Past the pause, the refusal names the tier's own earliest time.
-                match tiers.peek_n(quotas[i].burst(), PAUSE) {
-                    Ok(()) => 0,
-                    Err(Refusal::Later(d)) => d.ready_at(),
-                    Err(never) => panic!("{never:?}"),
-                }
-            })
-            .collect();
+        // The pause is part of the state `tats` cannot see through at 0: read at the pause's
+        // end, where the refusal names the tier's own earliest time.
+        let tats = tats(owned(&mut tiers), &quotas, PAUSE);
         // The last tier is never rolled back, so it matches exactly; earlier tiers may also
         // hold a slot forfeited by a rollback that raced.
         let last = quotas.len() - 1;

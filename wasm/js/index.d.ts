@@ -72,8 +72,11 @@ export declare class Permit {
 
 /** A quota in force for a key. */
 export interface QuotaInfo {
+  /** Requests per period. */
   limit: number;
+  /** The period in milliseconds. */
   periodMs: number;
+  /** Requests that may go back to back. */
   burst: number;
 }
 
@@ -125,6 +128,7 @@ export interface LimiterStats {
  * @throws {RangeError} an option out of range (limit 0, per 0, ...)
  */
 export declare class Limiter {
+  /** A limiter with the given options (all optional: no quota, default retries and timeouts). */
   constructor(options?: LimiterOptions);
   /** Waits for a place; resolves to a Permit to release when done. */
   acquire(options?: AcquireOptions): Promise<Permit>;
@@ -230,7 +234,7 @@ export declare function interpretResponse(
  * Nanoseconds on the caller's own timeline, as a JavaScript number: the low-level classes
  * below (`Gcra`, `Tiers`, `Reservation`, `Backoff`, `CircuitBreaker`) take and return every
  * time this way. Integers below 2^53 (about 104 days) are exact; beyond that a number is
- * a double and carries its rounding (a few hundred ns at most for a year). Fractions are
+ * a double and carries its rounding (at most 2 ns at a year, 1 µs at 584 years). Fractions are
  * dropped; a negative or NaN time throws a `RangeError` whose `kind` is `"range"`.
  */
 export type Nanos = number;
@@ -276,6 +280,7 @@ export type QuotaSpec = Quota | { limit: number; periodNs: Nanos; burst?: number
  * `kind: "impossible"`, thrown by `checkN`, `peekN` and `reserveN`.
  */
 export interface ImpossibleError extends RangeError {
+  /** Always `"impossible"`. */
   readonly kind: 'impossible';
   /** The cells asked for. */
   readonly weight: number;

@@ -6,6 +6,7 @@
 //! are the test's, the limiter's and the server's, so the paused clock never jumps in the
 //! middle of a request.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{FutureExt, StreamExt};
@@ -50,6 +51,19 @@ fn requests(client: &Client, server: &MockHandle, n: usize) -> Vec<reqwest::Requ
         .collect()
 }
 
+/// Sends `n` requests to `server` (see [`requests`]), `concurrency` at a time, and collects
+/// their outcomes in request order.
+fn send_all(
+    client: &Client,
+    server: &MockHandle,
+    n: usize,
+    concurrency: usize,
+) -> impl Future<Output = Vec<Outcome>> + Send + 'static {
+    client
+        .execute_all(requests(client, server, n), concurrency, true)
+        .collect()
+}
+
 /// Checks that outcome `i` answers request `i`, and returns its status.
 fn status_of(i: usize, outcome: &Outcome) -> Option<u16> {
     let sent = outcome.as_ref().ok()?;
@@ -61,6 +75,13 @@ fn status_of(i: usize, outcome: &Outcome) -> Option<u16> {
     Some(sent.response.status().as_u16())
 }
 
+/// Whether every outcome answers its own request (see [`status_of`]) with a 200.
+fn all_200(outs: &[Outcome]) -> bool {
+    outs.iter()
+        .enumerate()
+        .all(|(i, o)| status_of(i, o) == Some(200))
+}
+
 fn strict_100_per_second() -> Route {
     Route::gcra(100, Duration::from_secs(1), 1)
 }
@@ -70,10 +91,7 @@ async fn a_quota_equal_to_the_servers_limit_earns_no_429() {
     let server = serve(strict_100_per_second()).await;
     let client = builder().quota("100/s").concurrency(10).build().unwrap();
     let start = Instant::now();
-    let outs: Vec<Outcome> = client
-        .execute_all(requests(&client, &server, 500), 10, true)
-        .collect()
-        .await;
+    let outs = send_all(&client, &server, 500, 10).await;
     let elapsed = start.elapsed();
     assert_eq!(outs.len(), 500);
     for (i, o) in outs.iter().enumerate() {
@@ -128,10 +146,7 @@ async fn without_a_quota_the_client_oversends_by_design() {
     // overruns a strict server, so the zero-429 result is the quota's doing.
     let server = serve(strict_100_per_second()).await;
     let client = builder().concurrency(10).retries(0).build().unwrap();
-    let outs: Vec<Outcome> = client
-        .execute_all(requests(&client, &server, 50), 10, true)
-        .collect()
-        .await;
+    let outs = send_all(&client, &server, 50, 10).await;
     assert_eq!(outs.len(), 50);
     assert!(server.stats().total.rejected > 0);
 }
@@ -141,11 +156,7 @@ async fn without_a_quota_the_client_oversends_by_design() {
 async fn learn_run(server: &MockHandle, n: usize, first_window: Duration) -> (u64, u64, Client) {
     let client = builder().concurrency(10).build().unwrap();
     let start = Instant::now();
-    let batch = tokio::spawn(
-        client
-            .execute_all(requests(&client, server, n), 10, true)
-            .collect::<Vec<Outcome>>(),
-    );
+    let batch = tokio::spawn(send_all(&client, server, n, 10));
     tokio::time::sleep_until(start + first_window - Duration::from_millis(1)).await;
     let early = server.stats().total.rejected;
     let outs = batch.await.unwrap();
@@ -203,40 +214,24 @@ async fn a_retry_after_on_one_origin_pauses_all_of_its_queue_and_no_other_origin
         .unwrap();
     let start = Instant::now();
     // Four requests to A: one in flight, three queued behind the per-origin cap.
-    let to_a = tokio::spawn(
-        client
-            .execute_all(requests(&client, &a, 4), 4, true)
-            .collect::<Vec<Outcome>>(),
-    );
+    let to_a = tokio::spawn(send_all(&client, &a, 4, 4));
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(client.stats().queued, 3);
     // B is not held up by A's queue, nor by A's pause once it comes.
-    let outs: Vec<Outcome> = client
-        .execute_all(requests(&client, &b, 5), 5, true)
-        .collect()
-        .await;
-    assert!(outs
-        .iter()
-        .enumerate()
-        .all(|(i, o)| status_of(i, o) == Some(200)));
+    let outs = send_all(&client, &b, 5, 5).await;
+    assert!(all_200(&outs));
     assert_eq!(start.elapsed(), Duration::from_millis(10));
     tokio::time::sleep_until(start + Duration::from_millis(500)).await;
     let paused = client.stats().max_pause_ns();
     assert_eq!(paused, 1600 * MS, "A paused until 100 ms + 2 s");
-    let b_late: Vec<Outcome> = client
-        .execute_all(requests(&client, &b, 3), 3, true)
-        .collect()
-        .await;
+    let b_late = send_all(&client, &b, 3, 3).await;
     assert!(b_late.iter().all(|o| o.is_ok()));
     assert_eq!(start.elapsed(), Duration::from_millis(500));
     // Until the pause ends, nothing more reaches A.
     tokio::time::sleep_until(start + Duration::from_millis(2099)).await;
     assert_eq!(a.stats().total.requests, 1);
     let outs = to_a.await.unwrap();
-    assert!(outs
-        .iter()
-        .enumerate()
-        .all(|(i, o)| status_of(i, o) == Some(200)));
+    assert!(all_200(&outs));
     let stats = a.stats();
     assert_eq!((stats.total.admitted, stats.total.rejected), (4, 1));
     // Sent at 2.1 s, decided after the 100 ms delay.
@@ -263,14 +258,9 @@ async fn skewed_run(skew_ms: i64) -> Duration {
         .build()
         .unwrap();
     let start = Instant::now();
-    let outs = tokio::time::timeout(
-        Duration::from_secs(60),
-        client
-            .execute_all(requests(&client, &server, 30), 5, true)
-            .collect::<Vec<Outcome>>(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("skew {skew_ms} ms: stuck for a minute"));
+    let outs = tokio::time::timeout(Duration::from_secs(60), send_all(&client, &server, 30, 5))
+        .await
+        .unwrap_or_else(|_| panic!("skew {skew_ms} ms: stuck for a minute"));
     for (i, o) in outs.iter().enumerate() {
         assert_eq!(status_of(i, o), Some(200), "skew {skew_ms} ms: {o:?}");
     }
@@ -404,10 +394,7 @@ async fn resets_and_5xx_bursts_still_give_one_ordered_result_per_request() {
         .retries(10)
         .build()
         .unwrap();
-    let outs: Vec<Outcome> = client
-        .execute_all(requests(&client, &server, 200), 8, true)
-        .collect()
-        .await;
+    let outs = send_all(&client, &server, 200, 8).await;
     assert_eq!(outs.len(), 200);
     let mut ok = 0;
     for (i, o) in outs.iter().enumerate() {
@@ -436,10 +423,7 @@ async fn resets_and_5xx_bursts_still_give_one_ordered_result_per_request() {
 async fn without_retries_each_fault_is_its_own_result() {
     let server = serve(flaky()).await;
     let client = builder().concurrency(8).retries(0).build().unwrap();
-    let outs: Vec<Outcome> = client
-        .execute_all(requests(&client, &server, 200), 8, true)
-        .collect()
-        .await;
+    let outs = send_all(&client, &server, 200, 8).await;
     assert_eq!(outs.len(), 200);
     let (mut ok, mut bad_gateway, mut errors, mut open) = (0, 0, 0, 0);
     for (i, o) in outs.iter().enumerate() {
@@ -471,14 +455,8 @@ async fn coarse_reset_headers_do_not_slow_a_configured_quota() {
     let server = serve(strict_100_per_second().headers(HeaderStyle::Ietf08)).await;
     let client = builder().quota("100/s").concurrency(10).build().unwrap();
     let start = Instant::now();
-    let outs: Vec<Outcome> = client
-        .execute_all(requests(&client, &server, 50), 10, true)
-        .collect()
-        .await;
-    assert!(outs
-        .iter()
-        .enumerate()
-        .all(|(i, o)| status_of(i, o) == Some(200)));
+    let outs = send_all(&client, &server, 50, 10).await;
+    assert!(all_200(&outs));
     assert_eq!(server.stats().total.rejected, 0);
     assert!(
         start.elapsed() <= Duration::from_secs(1),

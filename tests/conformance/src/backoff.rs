@@ -28,9 +28,8 @@ struct Case {
 }
 
 pub(crate) fn run(json: &str, report: &mut Report) {
-    let file: File = match serde_json::from_str(json) {
-        Ok(file) => file,
-        Err(e) => return report.fail("backoff.json", format!("unreadable: {e}")),
+    let Some(file) = report.read::<File>(json) else {
+        return;
     };
     for case in &file.cases {
         report.record(&case.name, check(case).err());
@@ -80,20 +79,22 @@ fn check(case: &Case) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::{assert_one_failure_with, assert_passes};
+
     const JSON: &str = include_str!("../data/backoff.json");
 
     #[test]
     fn embedded_suite_passes() {
-        let report = crate::run_suite("backoff", JSON);
-        assert!(report.cases >= 8, "only {} cases", report.cases);
-        assert_eq!(report.failures, Vec::<(String, String)>::new());
+        assert_passes("backoff", JSON, 8);
     }
 
     #[test]
     fn a_wrong_expectation_is_reported() {
-        assert!(JSON.contains(r#""expect_attempts": 6"#));
-        let broken = JSON.replacen(r#""expect_attempts": 6"#, r#""expect_attempts": 7"#, 1);
-        let report = crate::run_suite("backoff", &broken);
-        assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+        assert_one_failure_with(
+            "backoff",
+            JSON,
+            r#""expect_attempts": 6"#,
+            r#""expect_attempts": 7"#,
+        );
     }
 }

@@ -61,9 +61,8 @@ enum State {
 }
 
 pub(crate) fn run(json: &str, report: &mut Report) {
-    let file: File = match serde_json::from_str(json) {
-        Ok(file) => file,
-        Err(e) => return report.fail("breaker.json", format!("unreadable: {e}")),
+    let Some(file) = report.read::<File>(json) else {
+        return;
     };
     for case in &file.cases {
         report.record(&case.name, check(case).err());
@@ -146,24 +145,22 @@ fn check(case: &Case) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::{assert_one_failure_with, assert_passes};
+
     const JSON: &str = include_str!("../data/breaker.json");
 
     #[test]
     fn embedded_suite_passes() {
-        let report = crate::run_suite("breaker", JSON);
-        assert!(report.cases >= 8, "only {} cases", report.cases);
-        assert_eq!(report.failures, Vec::<(String, String)>::new());
+        assert_passes("breaker", JSON, 8);
     }
 
     #[test]
     fn a_wrong_expectation_is_reported() {
-        assert!(JSON.contains(r#""retry_in_ns": 10000000000}}"#));
-        let broken = JSON.replacen(
+        assert_one_failure_with(
+            "breaker",
+            JSON,
             r#""retry_in_ns": 10000000000}}"#,
             r#""retry_in_ns": 10000000001}}"#,
-            1,
         );
-        let report = crate::run_suite("breaker", &broken);
-        assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
     }
 }

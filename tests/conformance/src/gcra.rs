@@ -277,9 +277,8 @@ pub(crate) fn run_ops<L: Limiter>(limiter: &mut L, ops: &[Op]) -> Result<(), Str
 }
 
 pub(crate) fn run(json: &str, report: &mut Report) {
-    let file: File = match serde_json::from_str(json) {
-        Ok(file) => file,
-        Err(e) => return report.fail("gcra.json", format!("unreadable: {e}")),
+    let Some(file) = report.read::<File>(json) else {
+        return;
     };
     for case in &file.cases {
         let outcome = case.quota.quota().and_then(|quota| {
@@ -290,10 +289,37 @@ pub(crate) fn run(json: &str, report: &mut Report) {
     }
 }
 
+/// Breaks every op expectation of `json`, one at a time, asserts that each break fails its case
+/// and no other, and returns how many expectations were broken.
+#[cfg(test)]
+pub(crate) fn break_each_expectation(suite: &str, json: &str) -> usize {
+    let file: serde_json::Value = serde_json::from_str(json).unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    let mut broken_ops = 0;
+    for (c, case) in cases.iter().enumerate() {
+        for o in 0..case["ops"].as_array().unwrap().len() {
+            let mut mutated = file.clone();
+            if !break_expectation(&mut mutated["cases"][c]["ops"][o]) {
+                continue;
+            }
+            broken_ops += 1;
+            let report = crate::run_suite(suite, &mutated.to_string());
+            assert_eq!(
+                report.failures.len(),
+                1,
+                "case {} op {o} broken but {:?}",
+                case["name"],
+                report.failures
+            );
+        }
+    }
+    broken_ops
+}
+
 /// Changes the expectation of one op so that a correct limiter no longer meets it; `false`
 /// for ops that expect nothing.
 #[cfg(test)]
-pub(crate) fn break_expectation(op: &mut serde_json::Value) -> bool {
+fn break_expectation(op: &mut serde_json::Value) -> bool {
     use serde_json::{json, Value};
     let Some(op) = op.as_object_mut() else {
         return false;
@@ -332,40 +358,20 @@ pub(crate) fn break_expectation(op: &mut serde_json::Value) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::break_expectation;
+    use super::break_each_expectation;
+    use crate::testing::assert_passes;
 
     const JSON: &str = include_str!("../data/gcra.json");
 
     #[test]
     fn embedded_suite_passes() {
-        let report = crate::run_suite("gcra", JSON);
-        assert!(report.cases >= 25, "only {} cases", report.cases);
-        assert_eq!(report.failures, Vec::<(String, String)>::new());
+        assert_passes("gcra", JSON, 25);
     }
 
     /// Every expectation in the file is really checked: breaking any one fails its case.
     #[test]
     fn every_expectation_is_checked() {
-        let file: serde_json::Value = serde_json::from_str(JSON).unwrap();
-        let cases = file["cases"].as_array().unwrap();
-        let mut broken_ops = 0;
-        for (c, case) in cases.iter().enumerate() {
-            for o in 0..case["ops"].as_array().unwrap().len() {
-                let mut mutated = file.clone();
-                if !break_expectation(&mut mutated["cases"][c]["ops"][o]) {
-                    continue;
-                }
-                broken_ops += 1;
-                let report = crate::run_suite("gcra", &mutated.to_string());
-                assert_eq!(
-                    report.failures.len(),
-                    1,
-                    "case {} op {o} broken but {:?}",
-                    case["name"],
-                    report.failures
-                );
-            }
-        }
+        let broken_ops = break_each_expectation("gcra", JSON);
         assert!(broken_ops > 150, "only {broken_ops} expectations");
     }
 

@@ -14,6 +14,8 @@ mod gcra;
 mod headers;
 mod quota;
 mod report;
+#[cfg(test)]
+mod testing;
 mod tiers;
 
 pub use report::{Report, Suite};

@@ -40,9 +40,8 @@ fn kind(e: QuotaError) -> &'static str {
 }
 
 pub(crate) fn run(json: &str, report: &mut Report) {
-    let file: File = match serde_json::from_str(json) {
-        Ok(file) => file,
-        Err(e) => return report.fail("quota.json", format!("unreadable: {e}")),
+    let Some(file) = report.read::<File>(json) else {
+        return;
     };
     for case in &file.valid {
         let why = match case.input.parse::<Quota>() {
@@ -81,13 +80,13 @@ pub(crate) fn run(json: &str, report: &mut Report) {
 mod tests {
     use serde_json::{json, Value};
 
+    use crate::testing::assert_passes;
+
     const JSON: &str = include_str!("../data/quota.json");
 
     #[test]
     fn embedded_suite_passes() {
-        let report = crate::run_suite("quota", JSON);
-        assert!(report.cases >= 40, "only {} cases", report.cases);
-        assert_eq!(report.failures, Vec::<(String, String)>::new());
+        assert_passes("quota", JSON, 40);
     }
 
     /// Every expectation in the file is really checked: breaking any one fails its case.

@@ -1,5 +1,7 @@
 //! What a run of one suite found.
 
+use serde::de::DeserializeOwned;
+
 /// The outcome of one suite: how many cases ran and which failed, with reasons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -33,6 +35,19 @@ impl Report {
     pub fn fail(&mut self, case: &str, why: impl Into<String>) {
         self.cases += 1;
         self.failures.push((case.to_string(), why.into()));
+    }
+
+    /// Reads the suite's JSON text, or records it as one failed case named after the file
+    /// (`<suite>.json`) and returns `None`.
+    pub(crate) fn read<T: DeserializeOwned>(&mut self, json: &str) -> Option<T> {
+        match serde_json::from_str(json) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                let file = format!("{}.json", self.suite);
+                self.fail(&file, format!("unreadable: {e}"));
+                None
+            }
+        }
     }
 
     /// Records a case: passed when `why` is `None`.

@@ -20,9 +20,8 @@ struct Case {
 }
 
 pub(crate) fn run(json: &str, report: &mut Report) {
-    let file: File = match serde_json::from_str(json) {
-        Ok(file) => file,
-        Err(e) => return report.fail("tiers.json", format!("unreadable: {e}")),
+    let Some(file) = report.read::<File>(json) else {
+        return;
     };
     for case in &file.cases {
         let outcome = case
@@ -38,40 +37,20 @@ pub(crate) fn run(json: &str, report: &mut Report) {
 
 #[cfg(test)]
 mod tests {
-    use crate::gcra::break_expectation;
+    use crate::gcra::break_each_expectation;
+    use crate::testing::assert_passes;
 
     const JSON: &str = include_str!("../data/tiers.json");
 
     #[test]
     fn embedded_suite_passes() {
-        let report = crate::run_suite("tiers", JSON);
-        assert!(report.cases >= 10, "only {} cases", report.cases);
-        assert_eq!(report.failures, Vec::<(String, String)>::new());
+        assert_passes("tiers", JSON, 10);
     }
 
     /// Every expectation in the file is really checked: breaking any one fails its case.
     #[test]
     fn every_expectation_is_checked() {
-        let file: serde_json::Value = serde_json::from_str(JSON).unwrap();
-        let cases = file["cases"].as_array().unwrap();
-        let mut broken_ops = 0;
-        for (c, case) in cases.iter().enumerate() {
-            for o in 0..case["ops"].as_array().unwrap().len() {
-                let mut mutated = file.clone();
-                if !break_expectation(&mut mutated["cases"][c]["ops"][o]) {
-                    continue;
-                }
-                broken_ops += 1;
-                let report = crate::run_suite("tiers", &mutated.to_string());
-                assert_eq!(
-                    report.failures.len(),
-                    1,
-                    "case {} op {o} broken but {:?}",
-                    case["name"],
-                    report.failures
-                );
-            }
-        }
+        let broken_ops = break_each_expectation("tiers", JSON);
         assert!(broken_ops > 80, "only {broken_ops} expectations");
     }
 }

@@ -1,7 +1,11 @@
 //! The `headway-mock` binary: its one stdout line, shortcut flags, exit codes and signals.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
+use common::get_json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_headway-mock");
 
@@ -54,14 +58,7 @@ async fn serves_with_shortcut_flags_until_terminated() {
         }
     }
     assert_eq!(statuses, vec![200, 200, 429]);
-    let stats: serde_json::Value = client
-        .get(format!("{url}/__stats"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let stats: serde_json::Value = get_json(&client, format!("{url}/__stats")).await;
     assert_eq!(stats["total"]["admitted"], 2);
 
     #[cfg(unix)]

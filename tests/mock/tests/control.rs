@@ -4,17 +4,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, header};
+use common::{client, get_json, header, serve};
 use headway_mock::{HeaderStyle, MockConfig, MockServer, Route, ServerOptions, Stats};
 
 #[tokio::test]
 async fn cors_preflight_and_exposed_headers() {
-    let server = MockServer::start(MockConfig::new().route(
+    let server = serve(MockConfig::new().route(
         "/",
         Route::gcra(1, Duration::from_secs(60), 1).headers(HeaderStyle::Ietf08),
     ))
-    .await
-    .expect("start");
+    .await;
     let client = client();
     let r = client
         .request(reqwest::Method::OPTIONS, server.url_for("/api"))
@@ -66,25 +65,17 @@ async fn cors_preflight_and_exposed_headers() {
 
 #[tokio::test]
 async fn stats_endpoint_matches_the_handle() {
-    let server = MockServer::start(
+    let server = serve(
         MockConfig::new()
             .route("/a", Route::gcra(2, Duration::from_secs(60), 2))
             .route("/b", Route::unlimited()),
     )
-    .await
-    .expect("start");
+    .await;
     let client = client();
     for path in ["/a", "/a/x", "/a", "/b", "/c", "/__stats", "/__stats"] {
         client.get(server.url_for(path)).send().await.expect("send");
     }
-    let over_http: Stats = client
-        .get(server.url_for("/__stats"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let over_http: Stats = get_json(&client, server.url_for("/__stats")).await;
     assert_eq!(over_http.routes, server.stats().routes);
     let a = over_http.route("/a");
     assert_eq!((a.requests, a.admitted, a.rejected), (3, 2, 1));
@@ -93,14 +84,7 @@ async fn stats_endpoint_matches_the_handle() {
     assert_eq!(over_http.total.requests, 5);
     assert_eq!(over_http.total.admitted, 4);
 
-    let raw: serde_json::Value = client
-        .get(server.url_for("/__stats"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let raw: serde_json::Value = get_json(&client, server.url_for("/__stats")).await;
     assert_eq!(raw["routes"]["/a"]["rejected"], 1);
     assert!(raw["total"]["first_admitted_ms"].is_number());
 
@@ -131,7 +115,7 @@ async fn stats_endpoint_matches_the_handle() {
 
 #[tokio::test]
 async fn config_endpoint_replaces_and_resets() {
-    let server = MockServer::start(MockConfig::new()).await.expect("start");
+    let server = serve(MockConfig::new()).await;
     let client = client();
     let url = server.url_for("/anything");
     client.get(&url).send().await.expect("send");
@@ -175,14 +159,7 @@ async fn config_endpoint_replaces_and_resets() {
     let r = client.get(&url).send().await.expect("send");
     assert_eq!(r.status(), 429);
     assert_eq!(header(&r, "ratelimit-policy"), "1;w=60");
-    let current: MockConfig = client
-        .get(server.url_for("/__config"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let current: MockConfig = get_json(&client, server.url_for("/__config")).await;
     assert_eq!(current, server.config());
     assert_eq!(current, MockConfig::from_json(config).expect("valid"));
 
@@ -200,7 +177,7 @@ async fn config_endpoint_replaces_and_resets() {
 
 #[tokio::test]
 async fn admitted_responses_count_per_route_for_any_method() {
-    let server = MockServer::start(MockConfig::new()).await.expect("start");
+    let server = serve(MockConfig::new()).await;
     let client = client();
     for (i, method) in ["GET", "POST", "PUT", "DELETE", "PATCH"].iter().enumerate() {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -274,13 +251,13 @@ async fn static_files_with_content_types() {
 
 #[tokio::test]
 async fn shutdown_and_drop_stop_the_listener() {
-    let server = MockServer::start(MockConfig::new()).await.expect("start");
+    let server = serve(MockConfig::new()).await;
     let url = server.url_for("/x");
     assert_eq!(client().get(&url).send().await.expect("send").status(), 200);
     server.shutdown().await;
     assert!(client().get(&url).send().await.is_err());
 
-    let server = MockServer::start(MockConfig::new()).await.expect("start");
+    let server = serve(MockConfig::new()).await;
     let url = server.url_for("/x");
     drop(server);
     tokio::task::yield_now().await;

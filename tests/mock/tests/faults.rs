@@ -4,17 +4,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, header};
-use headway_mock::{Faults, HeaderStyle, MockConfig, MockServer, Route};
+use common::{client, get_json, header, serve};
+use headway_mock::{Faults, HeaderStyle, MockConfig, Route};
 use tokio::time::Instant;
 
 #[tokio::test]
 async fn reset_every_closes_the_connection_without_a_response() {
-    let server = MockServer::start(
+    let server = serve(
         MockConfig::new().route("/", Route::unlimited().faults(Faults::new().reset_every(3))),
     )
-    .await
-    .expect("start");
+    .await;
     let client = client();
     let mut outcomes = Vec::new();
     for _ in 0..6 {
@@ -40,11 +39,10 @@ async fn reset_every_closes_the_connection_without_a_response() {
 #[tokio::test]
 async fn reset_also_breaks_a_fresh_connection() {
     // Every request is dropped: a client with no pooled connection still errors.
-    let server = MockServer::start(
+    let server = serve(
         MockConfig::new().route("/", Route::unlimited().faults(Faults::new().reset_every(1))),
     )
-    .await
-    .expect("start");
+    .await;
     let err = reqwest::Client::new()
         .post(server.url_for("/r"))
         .body("payload")
@@ -59,7 +57,7 @@ async fn reset_also_breaks_a_fresh_connection() {
 
 #[tokio::test]
 async fn fail_every_answers_the_configured_status() {
-    let server = MockServer::start(
+    let server = serve(
         MockConfig::new().route(
             "/",
             Route::gcra(1000, Duration::from_secs(1), 1000)
@@ -67,8 +65,7 @@ async fn fail_every_answers_the_configured_status() {
                 .faults(Faults::new().fail_every_with_retry_after(2, 1, 503, 7)),
         ),
     )
-    .await
-    .expect("start");
+    .await;
     let client = client();
     let mut statuses = Vec::new();
     for _ in 0..6 {
@@ -82,20 +79,13 @@ async fn fail_every_answers_the_configured_status() {
     assert_eq!(statuses, vec![200, 200, 503, 200, 200, 503]);
     let stats = server.stats();
     assert_eq!((stats.total.admitted, stats.total.faulted), (4, 2));
-    let body: serde_json::Value = client
-        .get(server.url_for("/f"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let body: serde_json::Value = get_json(&client, server.url_for("/f")).await;
     assert_eq!(body, serde_json::json!({"path": "/f", "n": 5}));
 }
 
 #[tokio::test(start_paused = true)]
 async fn outage_window_rejects_everything_then_recovers() {
-    let server = MockServer::start(
+    let server = serve(
         MockConfig::new().route(
             "/",
             Route::gcra(1000, Duration::from_secs(1), 1000)
@@ -103,8 +93,7 @@ async fn outage_window_rejects_everything_then_recovers() {
                 .faults(Faults::new().outage(Duration::from_secs(1), Duration::from_secs(2), 3)),
         ),
     )
-    .await
-    .expect("start");
+    .await;
     let client = client();
     let start = Instant::now();
     let at = |ms: u64| tokio::time::sleep_until(start + Duration::from_millis(ms));
@@ -143,12 +132,11 @@ async fn outage_window_rejects_everything_then_recovers() {
 
 #[tokio::test(start_paused = true)]
 async fn delay_holds_each_response_on_the_tokio_clock() {
-    let server = MockServer::start(MockConfig::new().route(
+    let server = serve(MockConfig::new().route(
         "/slow",
         Route::unlimited().faults(Faults::new().delay(Duration::from_millis(250))),
     ))
-    .await
-    .expect("start");
+    .await;
     let client = client();
     let start = Instant::now();
     assert_eq!(

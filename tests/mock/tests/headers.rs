@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{client, header, start_time, START_SECS};
+use common::{client, header, serve, start_time, START_SECS};
 use headway_mock::{
     Gcra, HeaderStyle, MockConfig, MockHandle, MockServer, RetryAfterStyle, Route, ServerOptions,
 };
@@ -252,9 +252,7 @@ async fn date_skew_shifts_date_and_epoch_resets() {
 
 #[tokio::test]
 async fn date_follows_the_system_clock_plus_skew() {
-    let s = MockServer::start(MockConfig::new().date_skew_ms(-3_600_000))
-        .await
-        .expect("start");
+    let s = serve(MockConfig::new().date_skew_ms(-3_600_000)).await;
     let r = get(&s, "/x").await;
     let date = httpdate_secs(&header(&r, "date"));
     let now = SystemTime::now()

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use headway_mock::{MockConfig, MockServer, Route};
+use common::serve;
+use headway_mock::{MockConfig, Route};
 use tokio::time::Instant;
 
 /// Independent reference: strict GCRA with emission interval `t_ms`, fed arrival times in ms.
@@ -27,11 +28,8 @@ fn reference(arrivals: &[u64], t_ms: u64) -> Vec<bool> {
 }
 
 async fn run_paced(pace_ms: u64) -> (Vec<bool>, headway_mock::Stats) {
-    let server = MockServer::start(
-        MockConfig::new().route("/", Route::gcra(100, Duration::from_secs(1), 1)),
-    )
-    .await
-    .expect("start");
+    let server =
+        serve(MockConfig::new().route("/", Route::gcra(100, Duration::from_secs(1), 1))).await;
     let client = common::client();
     let url = server.url_for("/paced");
     let start = Instant::now();
@@ -80,11 +78,8 @@ async fn strict_gcra_matches_the_reference_at_a_faster_pace() {
 #[tokio::test(start_paused = true)]
 async fn concurrent_burst_is_counted_exactly() {
     // 50 requests at the same instant against 100/s with burst 10: exactly 10 get through.
-    let server = MockServer::start(
-        MockConfig::new().route("/", Route::gcra(100, Duration::from_secs(1), 10)),
-    )
-    .await
-    .expect("start");
+    let server =
+        serve(MockConfig::new().route("/", Route::gcra(100, Duration::from_secs(1), 10))).await;
     let client = common::client();
     let url = server.url_for("/burst");
     let mut tasks = Vec::new();
