@@ -157,8 +157,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Which timer wakes waiters (default [`Timer::Precise`]; use [`Timer::Tokio`] in tests
-    /// on tokio's paused clock).
+    /// Which timer wakes waiters (default [`Timer::Tokio`]; see [`Timer`] for the trade-off).
     pub fn timer(mut self, timer: Timer) -> Self {
         self.timer = timer;
         self
