@@ -110,13 +110,29 @@ impl fmt::Display for Refusal {
 
 /// A committed reservation: the request may go at [`Reservation::ready_at`].
 ///
-/// Hand it back to [`Gcra::refund`] if the request is cancelled before it is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Hand it back to [`Gcra::refund`] if the request is cancelled before it is sent. A
+/// reservation is neither `Clone` nor `Copy`, and a successful refund marks it spent, so one
+/// reservation can give its slot back at most once: a second refund of the same reservation
+/// always fails, even when later reservations bring `TAT` back to the value it had.
+///
+/// ```
+/// use headway_core::{Gcra, Quota};
+///
+/// let cell = Gcra::new(Quota::per_second(1).unwrap());
+/// let mut first = cell.reserve(0);
+/// assert!(cell.refund(&mut first)); // the slot at 0 is free again
+/// let second = cell.reserve(0); // and taken by a new request, ready at 0
+/// assert_eq!(second.ready_at(), 0);
+/// assert!(!cell.refund(&mut first)); // spent: the new request keeps its slot
+/// assert_eq!(cell.reserve(0).ready_at(), 1_000_000_000);
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 #[must_use = "a reservation holds a slot: send at ready_at, or refund it"]
 pub struct Reservation {
     ready_at: u64,
     prev_tat: u64,
     tat: u64,
+    spent: bool,
 }
 
 impl Reservation {
@@ -128,6 +144,11 @@ impl Reservation {
     /// How long from `now` until the request may be sent: never negative.
     pub fn wait_ns(&self, now: u64) -> u64 {
         self.ready_at.saturating_sub(now)
+    }
+
+    /// True once a refund of this reservation has succeeded.
+    pub fn is_refunded(&self) -> bool {
+        self.spent
     }
 }
 
@@ -295,6 +316,7 @@ impl Gcra {
                         ready_at: step.ready_at,
                         prev_tat: tat,
                         tat: step.new_tat,
+                        spent: false,
                     })
                 }
                 Err(current) => tat = current,
@@ -313,13 +335,23 @@ impl Gcra {
     /// Gives back an unused reservation. Returns `true` if the slot was returned.
     ///
     /// The slot is returned only while the reservation is still the latest one (nothing has
-    /// been admitted or reserved since); otherwise a later request was planned after it and
-    /// returning the slot could put two requests in one slot, so the slot is forfeited. That
-    /// is conservative: it can only make the client slower, never faster than allowed.
-    pub fn refund(&self, reservation: &Reservation) -> bool {
+    /// been admitted or reserved since, or everything since was given back); otherwise a
+    /// later request was planned after it and returning the slot could put two requests in
+    /// one slot, so the refund fails and changes nothing (it may succeed later, once the
+    /// reservations after it are given back). That is conservative: it can only make the
+    /// client slower, never faster than allowed.
+    ///
+    /// A successful refund marks the reservation spent; refunding it again returns `false`.
+    /// Without that mark, a new reservation that brought `TAT` back to the same value would
+    /// let the old one be refunded twice, leaving two requests in one slot.
+    pub fn refund(&self, reservation: &mut Reservation) -> bool {
+        if reservation.spent {
+            return false;
+        }
         // A strong CAS: a weak one may fail spuriously (LL/SC targets), which would forfeit
         // the slot and report `false` for a refund that nothing prevented.
-        self.compare_set_tat(reservation.tat, reservation.prev_tat)
+        reservation.spent = self.compare_set_tat(reservation.tat, reservation.prev_tat);
+        reservation.spent
     }
 
     /// Nothing conforms before `t` (for example a server's `Retry-After`). Waiters planning
@@ -432,21 +464,34 @@ mod tests {
     #[test]
     fn reserve_and_refund() {
         let c = cell(10, 1);
-        let a = c.reserve(0);
-        let b = c.reserve(0);
+        let mut a = c.reserve(0);
+        let mut b = c.reserve(0);
         assert_eq!((a.ready_at(), b.ready_at()), (0, 100 * MS));
         // `a` is no longer the latest reservation: refunding it must fail.
-        assert!(!c.refund(&a));
-        assert!(c.refund(&b));
+        assert!(!c.refund(&mut a));
+        assert!(c.refund(&mut b));
+        assert!(b.is_refunded() && !a.is_refunded());
         assert_eq!(c.reserve(0).ready_at(), 100 * MS);
+    }
+
+    #[test]
+    fn a_refund_never_repeats_when_tat_recurs() {
+        let c = cell(1, 1);
+        let mut r1 = c.reserve(0);
+        assert!(c.refund(&mut r1));
+        let r2 = c.reserve(0);
+        // TAT is back to the value r1 left: only the spent mark stops a second refund.
+        assert!(!c.refund(&mut r1));
+        let r3 = c.reserve(0);
+        assert_eq!((r2.ready_at(), r3.ready_at()), (0, 1_000 * MS));
     }
 
     #[test]
     fn defer_survives_refund() {
         let c = cell(10, 1);
-        let r = c.reserve(0);
+        let mut r = c.reserve(0);
         c.defer_until(5_000 * MS);
-        assert!(c.refund(&r));
+        assert!(c.refund(&mut r));
         assert_eq!(c.check(0).unwrap_err().wait_ns(), 5_000 * MS);
         assert_eq!(c.reserve(MS).ready_at(), 5_000 * MS);
         assert!(!c.is_idle(5_000 * MS));

@@ -44,7 +44,7 @@ mod tiers;
 
 pub use gcra::{Denied, Gcra, Impossible, Refusal, Reservation};
 pub use quota::{Quota, QuotaError};
-pub use tiers::{Tiers, TiersError, TiersReservation, MAX_TIERS};
+pub use tiers::{Schedule, Tiers, TiersError, TiersReservation, MAX_TIERS};
 
 /// Nanoseconds in one millisecond.
 pub const NANOS_PER_MILLI: u64 = 1_000_000;

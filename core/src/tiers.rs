@@ -64,12 +64,17 @@ pub struct Tiers {
 }
 
 /// A committed multi-tier reservation; see [`Tiers::reserve_n`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Neither `Clone` nor `Copy`: each tier's slot can be given back at most once (see
+/// [`Tiers::refund`]).
+#[derive(Debug, PartialEq, Eq)]
 #[must_use = "a reservation holds a slot in every tier: send at ready_at, or refund it"]
 pub struct TiersReservation {
     ready_at: u64,
     prev: [u64; MAX_TIERS],
     next: [u64; MAX_TIERS],
+    /// Bit `i` is set once tier `i` took its slot back.
+    refunded: u8,
 }
 
 impl TiersReservation {
@@ -82,6 +87,25 @@ impl TiersReservation {
     pub fn wait_ns(&self, now: u64) -> u64 {
         self.ready_at.saturating_sub(now)
     }
+}
+
+/// A private copy of a tier set's state, for planning a queue of requests ahead without
+/// committing any: see [`Tiers::schedule`] and [`Tiers::plan_on`].
+///
+/// ```
+/// use headway_core::{Quota, Tiers};
+///
+/// let tiers = Tiers::new(&[Quota::per_second(1).unwrap()]).unwrap();
+/// let mut ahead = tiers.schedule();
+/// // Three requests queued at 0 would go at 0, 1 s and 2 s; the tiers themselves are untouched.
+/// let turns: Vec<u64> = (0..3).map(|_| tiers.plan_on(&mut ahead, 1, 0).unwrap()).collect();
+/// assert_eq!(turns, [0, 1_000_000_000, 2_000_000_000]);
+/// assert!(tiers.check(0).is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    tats: [u64; MAX_TIERS],
+    not_before: u64,
 }
 
 /// The outcome of planning `n` cells at `now` across the tiers.
@@ -169,6 +193,41 @@ impl Tiers {
         })
     }
 
+    /// A copy of the state as it is now, to plan requests on with [`Tiers::plan_on`].
+    pub fn schedule(&self) -> Schedule {
+        let mut tats = [0; MAX_TIERS];
+        for (i, cell) in self.cells[..self.len].iter().enumerate() {
+            tats[i] = cell.tat();
+        }
+        Schedule {
+            tats,
+            not_before: self.deferred_until(),
+        }
+    }
+
+    /// Plans `n` cells on `schedule` as if every request planned on it before had been
+    /// admitted at its planned time: returns when these would conform (never before `now`)
+    /// and admits them on `schedule` then. The tiers themselves are not changed; the quotas
+    /// used are the ones in force now.
+    pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
+        let mut ready_at = now.max(schedule.not_before);
+        for (i, cell) in self.cells[..self.len].iter().enumerate() {
+            let step = plan(schedule.tats[i], schedule.not_before, cell.timing(), n, now)?;
+            ready_at = ready_at.max(step.ready_at);
+        }
+        for (i, cell) in self.cells[..self.len].iter().enumerate() {
+            schedule.tats[i] = plan(
+                schedule.tats[i],
+                schedule.not_before,
+                cell.timing(),
+                n,
+                ready_at,
+            )?
+            .new_tat;
+        }
+        Ok(ready_at)
+    }
+
     /// Moves every tier from `prev` to `next`, or none (see the module docs).
     fn commit(&self, p: &TierPlan) -> bool {
         for i in 0..self.len {
@@ -224,6 +283,7 @@ impl Tiers {
                     ready_at: p.ready_at,
                     prev: p.prev,
                     next: p.next,
+                    refunded: 0,
                 });
             }
         }
@@ -233,11 +293,27 @@ impl Tiers {
     /// if every tier took its slot back.
     ///
     /// With `false`, some tiers may still have taken their slot back (each tier decides on its
-    /// own), so a reservation handed to `refund` must not be sent, whatever the answer.
-    pub fn refund(&self, reservation: &TiersReservation) -> bool {
+    /// own), so a reservation handed to `refund` must not be sent, whatever the answer. Each
+    /// tier that took its slot back is marked in the reservation and is never refunded again:
+    /// a later call only tries the tiers that refused, so no tier can give one slot back twice
+    /// however its `TAT` values recur. A reservation whose every tier was already given back
+    /// returns `false`.
+    pub fn refund(&self, reservation: &mut TiersReservation) -> bool {
+        let every_tier = (1u16 << self.len) - 1;
+        if u16::from(reservation.refunded) == every_tier {
+            return false;
+        }
         let mut all = true;
         for i in 0..self.len {
-            all &= self.cells[i].compare_set_tat(reservation.next[i], reservation.prev[i]);
+            let bit = 1u8 << i;
+            if reservation.refunded & bit != 0 {
+                continue;
+            }
+            if self.cells[i].compare_set_tat(reservation.next[i], reservation.prev[i]) {
+                reservation.refunded |= bit;
+            } else {
+                all = false;
+            }
         }
         all
     }
@@ -345,9 +421,9 @@ mod tests {
     #[test]
     fn refund_and_defer() {
         let t = Tiers::new(&[Quota::per_second(1).unwrap()]).unwrap();
-        let r = t.reserve_n(1, 0).unwrap();
+        let mut r = t.reserve_n(1, 0).unwrap();
         t.defer_until(3 * S);
-        assert!(t.refund(&r));
+        assert!(t.refund(&mut r));
         assert_eq!(t.check(0).unwrap_err().wait_ns(), 3 * S);
         assert!(t.check(3 * S).is_ok());
     }

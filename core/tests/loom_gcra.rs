@@ -102,10 +102,11 @@ fn assert_spaced(kept: &[u64]) {
 fn reservations_race_a_refund() {
     builder(None).check(|| {
         let cell = Arc::new(Gcra::new(quota(1)));
-        let first = cell.reserve(0);
-        assert_eq!(first.ready_at(), 0);
+        let mut first = cell.reserve(0);
+        let first_at = first.ready_at();
+        assert_eq!(first_at, 0);
         let c = cell.clone();
-        let refunder = thread::spawn(move || c.refund(&first));
+        let refunder = thread::spawn(move || c.refund(&mut first));
         let c = cell.clone();
         let other = thread::spawn(move || c.reserve(0));
         let mine = cell.reserve(0);
@@ -114,7 +115,7 @@ fn reservations_race_a_refund() {
 
         let mut kept = vec![mine.ready_at(), other.ready_at()];
         if !refunded {
-            kept.push(first.ready_at());
+            kept.push(first_at);
         }
         assert_spaced(&kept);
         // Every slot taken is held by a kept reservation, except a forfeited one.
@@ -135,8 +136,8 @@ fn reserve_then_refund_races_reservations() {
         let cell = Arc::new(Gcra::new(quota(1)));
         let c = cell.clone();
         let results: Vec<(Reservation, Option<bool>)> = on_threads(2, move |i| {
-            let r = c.reserve(0);
-            let refunded = (i == 0).then(|| c.refund(&r));
+            let mut r = c.reserve(0);
+            let refunded = (i == 0).then(|| c.refund(&mut r));
             (r, refunded)
         });
         let kept: Vec<u64> = results
@@ -153,6 +154,42 @@ fn reserve_then_refund_races_reservations() {
         if refunded {
             assert_eq!(sorted, vec![0, T]);
         }
+    });
+}
+
+/// Reserve, refund, reserve again, then refund the *first* reservation once more, racing a
+/// thread that reserves and refunds on its own. The second refund of the first reservation
+/// must fail whatever `TAT` holds by then (the values recur: every reservation here moves it
+/// between 0, `T` and `2T`), so the reservations still held never share a slot and the cell
+/// holds exactly their slots.
+#[test]
+fn a_refunded_reservation_never_refunds_again() {
+    builder(None).check(|| {
+        let cell = Arc::new(Gcra::new(quota(1)));
+        let c = cell.clone();
+        let other = thread::spawn(move || {
+            let mut r = c.reserve(0);
+            let refunded = c.refund(&mut r);
+            (r.ready_at(), refunded)
+        });
+        let mut first = cell.reserve(0);
+        let first_refunded = cell.refund(&mut first);
+        let second = cell.reserve(0);
+        let again = cell.refund(&mut first);
+        assert!(!(first_refunded && again), "one reservation refunded twice");
+        let (other_at, other_refunded) = other.join().unwrap();
+
+        let mut kept = vec![second.ready_at()];
+        if !(first_refunded || again) {
+            kept.push(first.ready_at());
+        }
+        if !other_refunded {
+            kept.push(other_at);
+        }
+        assert_spaced(&kept);
+        // Every reservation not given back is held, and only those: a refund succeeds only
+        // on the latest reservation, so the slots stay contiguous from 0.
+        assert_eq!(cell.reset_after(0) / T, kept.len() as u64, "{kept:?}");
     });
 }
 
@@ -248,8 +285,8 @@ fn defer_until_races_check_and_refund() {
 
         let c = cell.clone();
         let refunder = thread::spawn(move || {
-            let r = c.reserve(0);
-            c.refund(&r)
+            let mut r = c.reserve(0);
+            c.refund(&mut r)
         });
 
         // Acquire: pairs with the Release store after the pause.

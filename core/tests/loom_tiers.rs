@@ -180,9 +180,9 @@ fn refund_races_a_reservation() {
     let quotas = [quota(100, 1), quota(150, 1)];
     builder(None).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
-        let first = tiers.reserve_n(1, 0).unwrap();
+        let mut first = tiers.reserve_n(1, 0).unwrap();
         let shared = tiers.clone();
-        let refunder = thread::spawn(move || shared.refund(&first));
+        let refunder = thread::spawn(move || shared.refund(&mut first));
         let other = tiers.reserve_n(1, 0).unwrap();
         let refunded = refunder.join().unwrap();
         let tats = tats(owned(&mut tiers), &quotas, 0);
@@ -207,15 +207,46 @@ fn refund_races_two_reservations() {
     let quotas = [quota(100, 1), quota(150, 1)];
     builder(Some(3)).check(move || {
         let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
-        let first = tiers.reserve_n(1, 0).unwrap();
+        let mut first = tiers.reserve_n(1, 0).unwrap();
         let shared = tiers.clone();
-        let refunder = thread::spawn(move || shared.refund(&first));
+        let refunder = thread::spawn(move || shared.refund(&mut first));
         let shared = tiers.clone();
         let other = thread::spawn(move || shared.reserve_n(1, 0).unwrap());
         let mine = tiers.reserve_n(1, 0).unwrap();
         let other = other.join().unwrap();
         refunder.join().unwrap();
         let mut sent = [mine.ready_at(), other.ready_at()];
+        sent.sort_unstable();
+        let tats = tats(owned(&mut tiers), &quotas, 0);
+        assert_sent_conform_and_are_charged(&sent, &quotas, &tats);
+    });
+}
+
+/// Reserve, refund, reserve again and refund the first reservation once more, on two threads
+/// at once: every tier's `TAT` values recur, yet no tier gives one reservation's slot back
+/// twice, so the two reservations kept (and sent) conform to every tier together and every
+/// tier is charged for both. A reservation handed to `refund` is never sent, whatever the
+/// answer (refunds go tier by tier).
+#[test]
+fn a_refunded_reservation_never_refunds_again() {
+    let quotas = [quota(100, 1), quota(150, 1)];
+    builder(Some(3)).check(move || {
+        let mut tiers = Arc::new(Tiers::new(&quotas).unwrap());
+        let shared = tiers.clone();
+        let other = thread::spawn(move || {
+            let mut r = shared.reserve_n(1, 0).unwrap();
+            let _ = shared.refund(&mut r);
+            let kept = shared.reserve_n(1, 0).unwrap();
+            let again = shared.refund(&mut r);
+            (kept.ready_at(), again)
+        });
+        let mut first = tiers.reserve_n(1, 0).unwrap();
+        let first_refunded = tiers.refund(&mut first);
+        let second = tiers.reserve_n(1, 0).unwrap();
+        let again = tiers.refund(&mut first);
+        assert!(!(first_refunded && again), "one reservation refunded twice");
+        let (other_at, _) = other.join().unwrap();
+        let mut sent = vec![second.ready_at(), other_at];
         sent.sort_unstable();
         let tats = tats(owned(&mut tiers), &quotas, 0);
         assert_sent_conform_and_are_charged(&sent, &quotas, &tats);

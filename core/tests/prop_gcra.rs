@@ -323,9 +323,10 @@ proptest! {
                     let id = reservations.len();
                     let real = match cell.reserve_n(n, now) {
                         Ok(r) => {
+                            let at = r.ready_at();
                             reservations.push(r);
                             refunded.push(false);
-                            Out::Ready(r.ready_at())
+                            Out::Ready(at)
                         }
                         Err(Impossible { n, burst }) => Out::Impossible { n, burst },
                     };
@@ -336,14 +337,15 @@ proptest! {
                         continue;
                     }
                     let id = pick % reservations.len();
-                    // Each reservation is given back at most once (a refused refund may be
-                    // retried: the reservation may be the latest again later).
-                    if refunded[id] {
-                        continue;
-                    }
-                    let real = cell.refund(&reservations[id]);
+                    // Any reservation, any number of times: a refused refund may succeed
+                    // later (the reservation may be the latest again), and one that
+                    // succeeded must never succeed again, however `TAT` recurs.
+                    let real = cell.refund(&mut reservations[id]);
                     let expected = model.refund(id);
-                    refunded[id] = real;
+                    if refunded[id] {
+                        prop_assert!(!real, "reservation {} refunded twice", id);
+                    }
+                    refunded[id] |= real;
                     (Out::Refunded(real), Out::Refunded(expected))
                 }
                 Op::Defer { dt, ahead } => {
@@ -425,6 +427,34 @@ proptest! {
         assert_window_bound(&mut admitted, spec.t() as u64, spec.burst)?;
     }
 
+    /// Planning a queue ahead on a [`Schedule`] gives exactly the turns that reserving the
+    /// same requests one by one gives, and changes nothing until they are reserved.
+    #[test]
+    fn planning_ahead_matches_reserving(
+        specs in prop::collection::vec(spec(), 1..=4),
+        queue in prop::collection::vec((1u32..=3, 0u64..2_000_000), 1..40),
+        pause in 0u64..5_000_000,
+    ) {
+        let quotas: Vec<Quota> = specs.iter().map(|s| s.quota()).collect();
+        let tiers = Tiers::new(&quotas).unwrap();
+        tiers.defer_until(pause);
+        let mut ahead = tiers.schedule();
+        let mut now = 0u64;
+        let mut planned = Vec::new();
+        for &(n, dt) in &queue {
+            now += dt;
+            planned.push(tiers.plan_on(&mut ahead, n, now).map_err(|i| i.n));
+        }
+        prop_assert_eq!(tiers.schedule(), Tiers::new(&quotas).map(|t| { t.defer_until(pause); t.schedule() }).unwrap());
+        let mut now = 0u64;
+        for (&(n, dt), plan) in queue.iter().zip(&planned) {
+            now += dt;
+            let real = tiers.reserve_n(n, now).map(|r| r.ready_at()).map_err(|i| i.n);
+            prop_assert_eq!(real, *plan);
+        }
+        prop_assert_eq!(tiers.schedule(), ahead);
+    }
+
     /// Multi-tier: every released request conforms to an independent reference GCRA per tier
     /// at its release time, reservations are released at the earliest such time, checks agree
     /// with the references, and each tier satisfies the window bound.
@@ -501,8 +531,9 @@ proptest! {
                     }
                 }
                 TierOp::RefundLatest => {
-                    if let Some((r, index)) = latest.take() {
-                        prop_assert!(tiers.refund(&r), "the latest reservation must refund");
+                    if let Some((mut r, index)) = latest.take() {
+                        prop_assert!(tiers.refund(&mut r), "the latest reservation must refund");
+                        prop_assert!(!tiers.refund(&mut r), "a reservation refunded twice");
                         for m in models.iter_mut() {
                             let (_, prev) = m.stack.pop().unwrap();
                             m.tat = prev;

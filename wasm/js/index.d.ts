@@ -48,6 +48,28 @@ export interface LimiterOptions {
   retryBudget?: boolean;
   /** Per-origin circuit breaker; default `{ failures: 5, openMs: 10000 }`; false disables it. */
   circuitBreaker?: boolean | { failures?: number; openMs?: number | string };
+  /**
+   * Advanced, mainly for tests: the clock and timers the limiter runs on, instead of
+   * `performance.now()`, `setTimeout` and `Date.now()`. With a virtual clock whose timers
+   * fire exactly on time, every schedule (releases, pauses, backoff, timeouts) is exact and
+   * a test of minutes runs in milliseconds. See {@link Clock}.
+   */
+  clock?: Clock;
+}
+
+/**
+ * A clock for the `clock` option. Methods are called with the object as `this` and must not
+ * throw. Times are milliseconds; `now()` must never go backwards.
+ */
+export interface Clock {
+  /** Monotonic time in milliseconds, like `performance.now()`. */
+  now(): number;
+  /** Calls `callback` once `now()` has advanced by `ms`, like `setTimeout`; returns a handle. */
+  setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a timer by the handle `setTimeout` returned, like `clearTimeout`. */
+  clearTimeout(handle: unknown): void;
+  /** Unix time in milliseconds, like `Date.now()` (HTTP dates are read against it); default `Date.now()`. */
+  dateNow?(): number;
 }
 
 /** Where `acquire`, `tryAcquire` and `wrap` take their place. */
@@ -288,7 +310,10 @@ export interface ImpossibleError extends RangeError {
   readonly burst: number;
 }
 
-/** A committed reservation from `reserve`/`reserveN`: send at `readyAt`, or `refund` it. */
+/**
+ * A committed reservation from `reserve`/`reserveN`: send at `readyAt`, or `refund` it.
+ * Once a refund of it succeeds it is spent: refunding it again returns false.
+ */
 export declare class Reservation {
   /** When the reserved request may be sent. */
   readonly readyAt: Nanos;
@@ -329,7 +354,8 @@ export declare class Gcra {
   reserveN(n: number, now: Nanos): Reservation;
   /**
    * Gives an unsent reservation back: true when the slot was returned, false when something
-   * was admitted or reserved after it (the slot is then forfeited, never shared).
+   * was admitted or reserved after it and is still held (nothing changes; the slot is never
+   * shared), or when this reservation was already given back.
    * @throws {TypeError} for a reservation made by a `Tiers`
    */
   refund(reservation: Reservation): boolean;

@@ -5,6 +5,8 @@
 //! (about 104 days); a larger number is a double and carries its rounding. A negative or NaN
 //! time throws `RangeError`.
 
+use std::cell::RefCell;
+
 use headway_core::{Quota, Refusal, TiersReservation};
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
@@ -52,14 +54,16 @@ fn refusal(r: Result<(), Refusal>) -> Result<f64, JsValue> {
 }
 
 /// A reservation made by [`Gcra::reserve_n`] or [`Tiers::reserve_n`]: the request may go at
-/// `readyAt`; hand it to the same limiter's `refund` if it will not be sent.
+/// `readyAt`; hand it to the same limiter's `refund` if it will not be sent. The object is
+/// the reservation itself (not a copy): once a refund succeeds it is spent, and refunding it
+/// again returns false.
 #[wasm_bindgen]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Reservation {
-    held: Held,
+    held: RefCell<Held>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum Held {
     Cell(headway_core::Reservation),
     Tiers(TiersReservation),
@@ -70,7 +74,7 @@ impl Reservation {
     /// When the reserved request may be sent, in nanoseconds.
     #[wasm_bindgen(getter, js_name = readyAt)]
     pub fn ready_at(&self) -> f64 {
-        (match self.held {
+        (match &*self.held.borrow() {
             Held::Cell(r) => r.ready_at(),
             Held::Tiers(r) => r.ready_at(),
         }) as f64
@@ -152,7 +156,7 @@ impl Gcra {
         self.cell
             .reserve_n(n, to_u64(now, "now")?)
             .map(|r| Reservation {
-                held: Held::Cell(r),
+                held: RefCell::new(Held::Cell(r)),
             })
             .map_err(impossible_error)
     }
@@ -163,10 +167,11 @@ impl Gcra {
     }
 
     /// Gives an unsent reservation back: true when the slot was returned, false when a later
-    /// request was planned after it (the slot is then forfeited).
+    /// request was planned after it (nothing changes; it may succeed once those are given
+    /// back) or when this reservation was already given back.
     pub fn refund(&self, reservation: &Reservation) -> Result<bool, JsValue> {
-        match reservation.held {
-            Held::Cell(r) => Ok(self.cell.refund(&r)),
+        match &mut *reservation.held.borrow_mut() {
+            Held::Cell(r) => Ok(self.cell.refund(r)),
             Held::Tiers(_) => Err(wrong_reservation()),
         }
     }
@@ -273,7 +278,7 @@ impl Tiers {
         self.tiers
             .reserve_n(n, to_u64(now, "now")?)
             .map(|r| Reservation {
-                held: Held::Tiers(r),
+                held: RefCell::new(Held::Tiers(r)),
             })
             .map_err(impossible_error)
     }
@@ -284,10 +289,11 @@ impl Tiers {
     }
 
     /// Gives an unsent reservation back, tier by tier: true when every tier took its slot
-    /// back. Whatever the answer, the reservation must not be sent afterwards.
+    /// back (false for a reservation already given back in full). Whatever the answer, the
+    /// reservation must not be sent afterwards.
     pub fn refund(&self, reservation: &Reservation) -> Result<bool, JsValue> {
-        match reservation.held {
-            Held::Tiers(r) => Ok(self.tiers.refund(&r)),
+        match &mut *reservation.held.borrow_mut() {
+            Held::Tiers(r) => Ok(self.tiers.refund(r)),
             Held::Cell(_) => Err(wrong_reservation()),
         }
     }

@@ -1,11 +1,20 @@
 //! Assertions the suites' own tests share.
 
-/// Runs `suite` on `json` and asserts that it has at least `min_cases` cases and that every
-/// one of them passes.
-pub(crate) fn assert_passes(suite: &str, json: &str, min_cases: usize) {
+/// Runs `suite` on `json` and asserts that every case in the file ran, exactly once, and
+/// passed. `arrays` names the file's top-level arrays whose entries are cases.
+pub(crate) fn assert_passes(suite: &str, json: &str, arrays: &[&str]) {
     let report = crate::run_suite(suite, json);
-    assert!(report.cases >= min_cases, "only {} cases", report.cases);
+    assert_eq!(report.cases, count_cases(json, arrays), "cases run");
     assert_eq!(report.failures, Vec::<(String, String)>::new());
+}
+
+/// How many entries the top-level `arrays` of `json` hold together.
+pub(crate) fn count_cases(json: &str, arrays: &[&str]) -> usize {
+    let file: serde_json::Value = serde_json::from_str(json).expect("suite JSON");
+    arrays
+        .iter()
+        .map(|name| file[*name].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 /// Replaces the first `expected` in `json` with `wrong` and asserts that `suite` then fails
