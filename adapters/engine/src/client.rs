@@ -238,17 +238,22 @@ impl<R: Runtime> Client<R> {
         }
         let has_quota = k.has_quota();
         match (interp.verdict, fb.pause_ns) {
-            (Verdict::TooLong { wait_ns }, _) => k.pause_until(now.saturating_add(wait_ns)),
+            (Verdict::TooLong { wait_ns }, _) => k.pause_until(now.saturating_add(wait_ns), now),
             (Verdict::Done, _) if has_quota => {}
             (_, Some(pause)) => {
-                let cap = (pause / 10).min(self.inner.config.pause_jitter_max_ns);
+                // The pause is already clamped to max_wait; its jitter never takes it past
+                // max_wait, or every request queued after it would fail at once.
+                let room = self.inner.config.max_wait_ns.saturating_sub(pause);
+                let cap = (pause / 10)
+                    .min(self.inner.config.pause_jitter_max_ns)
+                    .min(room);
                 let jitter = if cap == 0 {
                     0
                 } else {
                     lock(&self.inner.jitter).between(0, cap)
                 };
                 tracing::info!(key = %key, pause_ms = pause / 1_000_000, jitter_ms = jitter / 1_000_000, "server asked to pause");
-                k.pause_until(now.saturating_add(pause).saturating_add(jitter));
+                k.pause_until(now.saturating_add(pause).saturating_add(jitter), now);
             }
             (_, None) => {}
         }
@@ -259,7 +264,7 @@ impl<R: Runtime> Client<R> {
                 }
                 _ => None,
             };
-            k.set_pacing(pacing);
+            k.set_pacing(pacing, now);
         }
     }
 

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use headway_core::{Quota, Refusal, Tiers};
+use headway_core::{Quota, Refusal, Schedule, Tiers};
 
 use crate::lock;
 use crate::runtime::Runtime;
@@ -43,9 +43,11 @@ pub enum AcquireError {
         /// The most one request may take.
         burst: u32,
     },
-    /// The wait would exceed the configured `max_wait`.
+    /// The wait would exceed the configured `max_wait`, counted from the moment the waiter
+    /// queued (waits for an in-flight slot are not counted: they end when a request does).
     WaitTooLong {
-        /// The wait that would have been needed, in nanoseconds (saturated).
+        /// The wait from the moment the waiter queued that would have been needed, in
+        /// nanoseconds (saturated).
         wait_ns: u64,
     },
 }
@@ -118,6 +120,19 @@ pub struct KeySnapshot {
     pub in_flight: u32,
 }
 
+/// One queued acquisition.
+#[derive(Debug)]
+struct Waiter {
+    waker: Option<Waker>,
+    n: u32,
+    /// When it queued: `max_wait` counts from here.
+    queued_at: u64,
+    /// The latest turn it accepts: `queued_at + max_wait`.
+    deadline: u64,
+    /// Set when re-planning found its turn past the deadline: it fails on its next poll.
+    failed: Option<AcquireError>,
+}
+
 /// The mutable state of one key, behind the key's lock.
 #[derive(Debug)]
 pub(crate) struct KeyState {
@@ -126,7 +141,10 @@ pub(crate) struct KeyState {
     learned: Vec<Quota>,
     pacing: Option<Quota>,
     pause_until: u64,
-    queue: BTreeMap<u64, Option<Waker>>,
+    queue: BTreeMap<u64, Waiter>,
+    /// The rate state once every queued waiter has had its turn, as planned; `None` when
+    /// something changed since and it must be planned again.
+    tail: Option<Schedule>,
     next_ticket: u64,
     in_flight: u32,
     max_in_flight: Option<u32>,
@@ -167,6 +185,99 @@ impl KeyState {
         }
     }
 
+    /// When `n` cells would go if every waiter on `ahead` had gone at its turn, admitting
+    /// them on `ahead` (never before `now` or the pause).
+    fn plan_turn(
+        &self,
+        ahead: &mut Option<Schedule>,
+        n: u32,
+        now: u64,
+    ) -> Result<u64, AcquireError> {
+        let at = now.max(self.pause_until);
+        match (&self.limiter, ahead) {
+            (Some(tiers), Some(schedule)) => {
+                tiers
+                    .plan_on(schedule, n, at)
+                    .map_err(|i| AcquireError::Impossible {
+                        n: i.n,
+                        burst: i.burst,
+                    })
+            }
+            _ => Ok(at),
+        }
+    }
+
+    /// Plans every queued waiter's turn again from the state as it is, in queue order. A
+    /// waiter whose turn now falls past its deadline is failed and woken at once (it takes
+    /// no turn). Returns the state once all the others have had theirs.
+    fn replan(&mut self, now: u64) -> Option<Schedule> {
+        let mut ahead = self.limiter.as_ref().map(Tiers::schedule);
+        let mut queue = std::mem::take(&mut self.queue);
+        for waiter in queue.values_mut().filter(|w| w.failed.is_none()) {
+            let turn = match self.plan_turn(&mut ahead, waiter.n, now) {
+                Ok(turn) if turn <= waiter.deadline => continue,
+                Ok(turn) => AcquireError::WaitTooLong {
+                    wait_ns: turn - waiter.queued_at,
+                },
+                Err(impossible) => impossible,
+            };
+            waiter.failed = Some(turn);
+            if let Some(w) = &waiter.waker {
+                w.wake_by_ref();
+            }
+        }
+        self.queue = queue;
+        ahead
+    }
+
+    /// Something changed the plan (a pause, a quota): waiters re-plan, and those that can no
+    /// longer go within their `max_wait` fail now.
+    fn changed(&mut self, now: u64) {
+        self.tail = None;
+        if !self.queue.is_empty() {
+            self.tail = self.replan(now);
+        }
+        self.wake_head();
+    }
+
+    /// Queues a waiter for `n` cells at `now`, or refuses it at once when its turn, behind
+    /// every waiter already queued, would come later than `max_wait_ns` from now.
+    fn enqueue(&mut self, n: u32, now: u64, max_wait_ns: u64) -> Result<u64, AcquireError> {
+        if self.tail.is_none() {
+            self.tail = self.replan(now);
+        }
+        let mut tail = self.tail;
+        let turn = self.plan_turn(&mut tail, n, now)?;
+        let deadline = now.saturating_add(max_wait_ns);
+        if turn > deadline {
+            return Err(AcquireError::WaitTooLong {
+                wait_ns: turn - now,
+            });
+        }
+        self.tail = tail;
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let waiter = Waiter {
+            waker: None,
+            n,
+            queued_at: now,
+            deadline,
+            failed: None,
+        };
+        self.queue.insert(ticket, waiter);
+        Ok(ticket)
+    }
+
+    /// Stores the waker of a waiter that stays queued.
+    fn park(&mut self, ticket: u64, waker: &Waker) {
+        if let Some(w) = self.queue.get_mut(&ticket) {
+            match &w.waker {
+                Some(old) if old.will_wake(waker) => {}
+                _ => w.waker = Some(waker.clone()),
+            }
+        }
+    }
+
     /// When `n` cells conform (never before `now`), or why they never will.
     fn ready_at(&self, n: u32, now: u64) -> Result<u64, AcquireError> {
         let at = now.max(self.pause_until);
@@ -188,6 +299,8 @@ impl KeyState {
         if let Some(tiers) = &self.limiter {
             let admitted = tiers.check_n(n, now);
             debug_assert!(admitted.is_ok(), "committed a request that did not conform");
+            // Admitted later than planned (a late wake), the tail moved: plan it again.
+            self.tail = None;
         }
         self.in_flight += 1;
     }
@@ -202,7 +315,7 @@ impl KeyState {
     }
 
     fn wake_head(&self) {
-        if let Some((_, Some(w))) = self.queue.first_key_value() {
+        if let Some((_, Waiter { waker: Some(w), .. })) = self.queue.first_key_value() {
             w.wake_by_ref();
         }
     }
@@ -228,6 +341,7 @@ impl Key {
             pacing: None,
             pause_until: 0,
             queue: BTreeMap::new(),
+            tail: None,
             next_ticket: 0,
             in_flight: 0,
             max_in_flight,
@@ -241,26 +355,24 @@ impl Key {
         }
     }
 
-    /// Queues a waiter for `n` cells.
+    /// Queues a waiter for `n` cells. A waiter that can never go within `max_wait_ns` of
+    /// now is not queued: the future fails on its first poll.
     pub(crate) fn acquire<R: Runtime>(
         self: &Arc<Key>,
         runtime: R,
         n: u32,
         max_wait_ns: u64,
     ) -> Acquire<R> {
-        let mut st = lock(&self.state);
-        st.next_ticket += 1;
-        let ticket = st.next_ticket;
-        st.queue.insert(ticket, None);
-        drop(st);
+        let now = runtime.now_ns();
+        let queued = lock(&self.state).enqueue(n, now, max_wait_ns);
         Acquire {
             key: Arc::clone(self),
             runtime,
-            ticket,
+            ticket: queued.unwrap_or(0),
             n,
-            max_wait_ns,
             sleep: None,
             global_ticket: None,
+            refused: queued.err(),
             done: false,
         }
     }
@@ -297,12 +409,13 @@ impl Key {
         })
     }
 
-    /// Nothing is admitted on this key before `until`; every queued waiter re-plans.
-    pub(crate) fn pause_until(&self, until: u64) {
+    /// Nothing is admitted on this key before `until`; every queued waiter re-plans, and
+    /// those it pushes past their `max_wait` fail at once.
+    pub(crate) fn pause_until(&self, until: u64, now: u64) {
         let mut st = lock(&self.state);
         if until > st.pause_until {
             st.pause_until = until;
-            st.wake_head();
+            st.changed(now);
         }
     }
 
@@ -322,12 +435,14 @@ impl Key {
         if first {
             if let Some(tiers) = &st.limiter {
                 for _ in 0..=st.in_flight {
-                    // Charging, not asking: the slot is taken whatever `ready_at` says.
-                    let _ = tiers.reserve_n(1, now);
+                    // Charging, not asking: the slot is taken whatever `ready_at` says, and
+                    // never given back.
+                    let charged = tiers.reserve_n(1, now);
+                    debug_assert!(charged.is_ok(), "one cell always fits");
                 }
             }
         }
-        st.wake_head();
+        st.changed(now);
         true
     }
 
@@ -351,21 +466,21 @@ impl Key {
     }
 
     /// Installs (or removes) the pacing tier derived from `remaining`/`reset`.
-    pub(crate) fn set_pacing(&self, pacing: Option<Quota>) {
+    pub(crate) fn set_pacing(&self, pacing: Option<Quota>, now: u64) {
         let mut st = lock(&self.state);
         if st.pacing != pacing {
             st.pacing = pacing;
             st.rebuild();
-            st.wake_head();
+            st.changed(now);
         }
     }
 
     /// Replaces the configured quotas.
-    pub(crate) fn set_configured(&self, quotas: &[Quota]) {
+    pub(crate) fn set_configured(&self, quotas: &[Quota], now: u64) {
         let mut st = lock(&self.state);
         st.configured = quotas.to_vec();
         st.rebuild();
-        st.wake_head();
+        st.changed(now);
     }
 
     /// True when the key has a configured or learned quota (pacing alone does not count).
@@ -434,9 +549,10 @@ pub struct Acquire<R: Runtime> {
     runtime: R,
     ticket: u64,
     n: u32,
-    max_wait_ns: u64,
     sleep: Option<(u64, Pin<Box<R::Sleep>>)>,
     global_ticket: Option<u64>,
+    /// Refused when it asked to queue: returned on the first poll.
+    refused: Option<AcquireError>,
     done: bool,
 }
 
@@ -454,7 +570,10 @@ impl<R: Runtime> Acquire<R> {
     /// Leaves the queue for good, waking the next head.
     fn finish(&mut self, st: &mut KeyState) {
         self.done = true;
-        st.queue.remove(&self.ticket);
+        if st.queue.remove(&self.ticket).is_some() {
+            // Those behind it move up: their turns are planned again when next needed.
+            st.tail = None;
+        }
         st.wake_head();
         if let Some(g) = &self.key.global {
             g.leave(&mut self.global_ticket);
@@ -479,12 +598,24 @@ impl<R: Runtime> Future for Acquire<R> {
         if this.done {
             return Poll::Pending;
         }
+        if let Some(refused) = this.refused.take() {
+            this.done = true;
+            return Poll::Ready(Err(refused));
+        }
         let key = Arc::clone(&this.key);
         loop {
             let now = this.runtime.now_ns();
             let mut st = lock(&key.state);
+            let Some(me) = st.queue.get(&this.ticket) else {
+                unreachable!("a waiter stays queued until it finishes");
+            };
+            if let Some(failed) = me.failed {
+                this.finish(&mut st);
+                return Poll::Ready(Err(failed));
+            }
+            let (queued_at, deadline) = (me.queued_at, me.deadline);
             if st.queue.keys().next() != Some(&this.ticket) {
-                st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                st.park(this.ticket, cx.waker());
                 return Poll::Pending;
             }
             let ready_at = match st.ready_at(this.n, now) {
@@ -495,12 +626,12 @@ impl<R: Runtime> Future for Acquire<R> {
                 }
             };
             if ready_at > now {
-                let wait_ns = ready_at - now;
-                if wait_ns > this.max_wait_ns {
+                if ready_at > deadline {
                     this.finish(&mut st);
+                    let wait_ns = ready_at - queued_at;
                     return Poll::Ready(Err(AcquireError::WaitTooLong { wait_ns }));
                 }
-                st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                st.park(this.ticket, cx.waker());
                 drop(st);
                 this.stop_waiting_for_slot();
                 let sleep = match &mut this.sleep {
@@ -521,14 +652,14 @@ impl<R: Runtime> Future for Acquire<R> {
             this.sleep = None;
             if !st.has_capacity() {
                 // Woken by the next permit released on this key.
-                st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                st.park(this.ticket, cx.waker());
                 drop(st);
                 this.stop_waiting_for_slot();
                 return Poll::Pending;
             }
             if let Some(g) = &key.global {
                 if !g.try_take(&mut this.global_ticket, cx.waker()) {
-                    st.queue.insert(this.ticket, Some(cx.waker().clone()));
+                    st.park(this.ticket, cx.waker());
                     return Poll::Pending;
                 }
             }

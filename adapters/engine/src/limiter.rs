@@ -62,8 +62,11 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
         self
     }
 
-    /// The longest an acquisition may wait; a longer wait fails with
-    /// [`crate::AcquireError::WaitTooLong`] at once. Default: 10 minutes.
+    /// The longest an acquisition may wait for its rate turn, counted from the moment it
+    /// queues, wherever it is in the queue: a waiter whose turn would come later fails with
+    /// [`crate::AcquireError::WaitTooLong`] at once, and so does a queued waiter that a later
+    /// pause or quota change pushes past it. A turn exactly `max_wait` away is granted; time
+    /// spent waiting for an in-flight slot is not counted. Default: 10 minutes.
     pub fn max_wait_ns(mut self, max_wait_ns: u64) -> Self {
         self.max_wait_ns = max_wait_ns;
         self
@@ -212,7 +215,8 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
     /// Admits nothing on `key` before `until_ns`; every queued waiter re-plans. Other keys
     /// are untouched.
     pub fn pause_until(&self, key: &K, until_ns: u64) {
-        self.key(key).pause_until(until_ns);
+        self.key(key)
+            .pause_until(until_ns, self.inner.runtime.now_ns());
     }
 
     /// Sets `key`'s quotas at runtime, keeping its state.
@@ -220,7 +224,8 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
         if !quotas.is_empty() {
             Tiers::new(quotas).map_err(ConfigError::Tiers)?;
         }
-        self.key(key).set_configured(quotas);
+        self.key(key)
+            .set_configured(quotas, self.inner.runtime.now_ns());
         Ok(())
     }
 

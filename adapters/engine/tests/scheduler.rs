@@ -26,8 +26,16 @@ fn per_second(n: u32) -> Quota {
 }
 
 fn limiter(quotas: &[Quota]) -> (FakeRuntime, Limiter<&'static str, FakeRuntime>) {
+    limiter_waiting(quotas, 600 * S)
+}
+
+/// A limiter whose waiters may wait up to `max_wait_ns` for their turn.
+fn limiter_waiting(
+    quotas: &[Quota],
+    max_wait_ns: u64,
+) -> (FakeRuntime, Limiter<&'static str, FakeRuntime>) {
     let rt = FakeRuntime::new();
-    let mut b = Limiter::builder(rt.clone());
+    let mut b = Limiter::builder(rt.clone()).max_wait_ns(max_wait_ns);
     for q in quotas {
         b = b.quota(*q);
     }
@@ -257,7 +265,8 @@ fn a_waiter_behind_a_hundred_others_is_woken_a_constant_number_of_times() {
 
 #[test]
 fn thousand_cancelled_waiters_leave_no_trace() {
-    let (rt, lim) = limiter(&[per_second(1)]);
+    // 1,000 turns at 1/s: max_wait must reach past the last of them.
+    let (rt, lim) = limiter_waiting(&[per_second(1)], 2_000 * S);
     drop(lim.try_acquire(&"k").unwrap());
     // 1,000 waiters, each polled once (the head sleeps until 1 s), then all dropped.
     let mut probes: Vec<Probe> = (0..1000).map(|_| Probe::new(lim.acquire(&"k"))).collect();
@@ -289,7 +298,7 @@ fn thousand_cancelled_waiters_leave_no_trace() {
 #[test]
 fn cancelled_waiters_do_not_delay_an_immediate_acquire() {
     // Once the rate allows it, the next request must be granted at once.
-    let (rt, lim) = limiter(&[per_second(1)]);
+    let (rt, lim) = limiter_waiting(&[per_second(1)], 2_000 * S);
     drop(lim.try_acquire(&"k").unwrap());
     let mut probes: Vec<Probe> = (0..1000).map(|_| Probe::new(lim.acquire(&"k"))).collect();
     for p in probes.iter_mut() {
@@ -578,6 +587,100 @@ fn a_wait_beyond_max_wait_fails_at_once() {
         r.unwrap_err(),
         AcquireError::WaitTooLong { wait_ns: 90 * S }
     );
+}
+
+/// `max_wait` counts from the moment a waiter queues, wherever it is in the queue: with
+/// 1/s and 2.5 s, three waiters queued at 0 go at 0, 1 and 2 s, and the fourth, whose turn
+/// would come at 3 s, fails at once, before any of the others is even polled.
+#[test]
+fn max_wait_holds_for_a_waiter_deep_in_the_queue() {
+    let rt = FakeRuntime::new();
+    let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
+        .quota(per_second(1))
+        .max_wait_ns(2_500 * MS)
+        .build()
+        .unwrap();
+    let mut futs: Vec<_> = (0..4).map(|_| lim.acquire(&"k")).collect();
+    let fourth = futs.pop().unwrap();
+    let r = fourth
+        .now_or_never()
+        .expect("a waiter whose turn is beyond max_wait fails on its first poll");
+    assert_eq!(r.unwrap_err(), AcquireError::WaitTooLong { wait_ns: 3 * S });
+    assert_eq!(lim.snapshot(&"k").queued, 3);
+    let times = rt.run(join_all(futs.into_iter().map(|f| {
+        let rt = rt.clone();
+        async move {
+            drop(f.await.unwrap());
+            rt.now_ns()
+        }
+    })));
+    assert_eq!(times, [0, S, 2 * S]);
+}
+
+/// The boundary: a turn exactly `max_wait` away is granted, one nanosecond more is not.
+#[test]
+fn a_wait_equal_to_max_wait_is_granted() {
+    let rt = FakeRuntime::new();
+    let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
+        .quota(per_second(1))
+        .max_wait_ns(2 * S)
+        .build()
+        .unwrap();
+    let mut futs: Vec<_> = (0..4).map(|_| lim.acquire(&"k")).collect();
+    let r = futs.pop().unwrap().now_or_never().expect("at once");
+    assert_eq!(r.unwrap_err(), AcquireError::WaitTooLong { wait_ns: 3 * S });
+    let times = rt.run(join_all(futs.into_iter().map(|f| {
+        let rt = rt.clone();
+        async move {
+            drop(f.await.unwrap());
+            rt.now_ns()
+        }
+    })));
+    assert_eq!(times, [0, S, 2 * S]);
+    // At 2 s the queue is empty and TAT is 3 s: a wait of exactly 1 s... then 2 s.
+    rt.advance_to(2 * S + 1);
+    let futs: Vec<_> = (0..3).map(|_| lim.acquire(&"k")).collect();
+    let mut futs = futs;
+    let r = futs.pop().unwrap().now_or_never().expect("at once");
+    assert_eq!(
+        r.unwrap_err(),
+        AcquireError::WaitTooLong { wait_ns: 3 * S - 1 }
+    );
+    let times = rt.run(join_all(futs.into_iter().map(|f| {
+        let rt = rt.clone();
+        async move {
+            drop(f.await.unwrap());
+            rt.now_ns()
+        }
+    })));
+    assert_eq!(times, [3 * S, 4 * S]);
+}
+
+/// A pause that arrives after a waiter queued, pushing its turn past its deadline (queued at
+/// plus `max_wait`), fails that waiter at once, not when its turn would have come.
+#[test]
+fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
+    let rt = FakeRuntime::new();
+    let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
+        .quota(per_second(1))
+        .max_wait_ns(5 * S)
+        .build()
+        .unwrap();
+    let first = lim.acquire(&"k");
+    let second = lim.acquire(&"k");
+    drop(first.now_or_never().unwrap().unwrap());
+    let mut second = Box::pin(second);
+    assert!((&mut second).now_or_never().is_none());
+    rt.advance_to(S / 2);
+    lim.pause_until(&"k", 10 * S);
+    let r = (&mut second)
+        .now_or_never()
+        .expect("failed when the pause arrived");
+    assert_eq!(
+        r.unwrap_err(),
+        AcquireError::WaitTooLong { wait_ns: 10 * S }
+    );
+    assert_eq!(rt.now_ns(), S / 2);
 }
 
 #[test]
