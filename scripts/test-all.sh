@@ -2,11 +2,34 @@
 # The whole test suite: style, native tests (core, engine, tokio adapter against the mock
 # API, CLI, conformance), loom models, no_std builds, and the wasm targets (Node, headless
 # Chromium, the npm package's JS API, a real-browser end-to-end run).
+#
+# Nothing skipped counts as a pass: a cargo test run that reports an ignored test fails the
+# script (there are no #[ignore]d tests in the workspace), and wasm/test.sh fails on skipped
+# node:test tests and ignored wasm-bindgen tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 step() { echo; echo "=== $* ==="; }
+
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+
+# Runs a cargo test command with its output teed to a log; fails when cargo fails (pipefail),
+# when no "test result:" line was printed, or when any of them has a non-zero "N ignored".
+cargo_tests() {
+  local log
+  log="$(mktemp "$logs/cargo.XXXXXX")"
+  "$@" 2>&1 | tee "$log"
+  if ! grep -q '^test result: ' "$log"; then
+    echo "no \"test result:\" line: no test ran" >&2
+    return 1
+  fi
+  if grep -E '^test result: .*[^0-9][1-9][0-9]* ignored' "$log" >&2; then
+    echo "ignored tests reported above; an ignored test is not a pass" >&2
+    return 1
+  fi
+}
 
 step "install prerequisites"
 bash scripts/install-deps.sh
@@ -26,12 +49,12 @@ step "cargo clippy"
 cargo clippy --workspace "${native_excludes[@]}" --all-targets -- -D warnings
 
 step "native tests"
-cargo test --workspace "${native_excludes[@]}"
+cargo_tests cargo test --workspace "${native_excludes[@]}"
 
 step "loom models"
 loom_tests=()
 for f in core/tests/loom_*.rs; do loom_tests+=(--test "$(basename "$f" .rs)"); done
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+cargo_tests env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p headway-core --release "${loom_tests[@]}"
 
 step "no_std builds of the core"

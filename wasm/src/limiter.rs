@@ -57,7 +57,8 @@ impl RawLimiter {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<RawLimiter, JsValue> {
         let options = parse_options(&options)?;
-        let client = WebClient::new(options.config).map_err(config_error)?;
+        let client =
+            WebClient::with_runtime(options.runtime, options.config).map_err(config_error)?;
         Ok(RawLimiter { client })
     }
 

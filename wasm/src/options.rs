@@ -3,6 +3,7 @@
 use headway_core::duration::{parse_duration, unit_nanos, DurationError};
 use headway_core::{Quota, NANOS_PER_MILLI};
 use headway_engine::ClientConfig;
+use headway_web::{WebClock, WebRuntime};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -15,6 +16,8 @@ use crate::errors::{quota_error, range_error, type_error, Text};
 pub struct Options {
     /// The engine configuration (quotas, caps, retries, waits).
     pub config: ClientConfig,
+    /// The host's clock and timers, or the `clock` option's.
+    pub runtime: WebRuntime,
 }
 
 fn get(obj: &JsValue, name: &str) -> JsValue {
@@ -160,7 +163,10 @@ fn quotas(v: &JsValue, where_: Text) -> Result<Vec<Quota>, JsValue> {
 pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
     let mut config = ClientConfig::default();
     if !is_set(v) {
-        return Ok(Options { config });
+        return Ok(Options {
+            config,
+            runtime: WebRuntime::new(),
+        });
     }
     if !v.is_object() {
         return Err(type_error(
@@ -266,7 +272,20 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
         }
         config.breaker = Some((threshold, open_ns));
     }
-    Ok(Options { config })
+    let clock = get(v, "clock");
+    let runtime = if is_set(&clock) {
+        let clock = WebClock::from_js(clock).map_err(|e| {
+            let problem = match e.member {
+                "" => Text::new("\"clock\" must be an object with now(), setTimeout(fn, ms) and clearTimeout(handle)"),
+                m => Text::new("\"clock\": ").quoted(m).s(" must be a function"),
+            };
+            type_error(problem)
+        })?;
+        WebRuntime::with_clock(clock)
+    } else {
+        WebRuntime::new()
+    };
+    Ok(Options { config, runtime })
 }
 
 /// `https://API.example.com/` -> `https://api.example.com`, as the transport keys requests.

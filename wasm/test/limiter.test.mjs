@@ -2,9 +2,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Limiter, Gcra, Tiers, Reservation, QuotaError, parseQuota, interpretResponse } from '../pkg/index.js';
+import { Limiter, Gcra, Tiers, Reservation, QuotaError, RateLimitError, parseQuota, interpretResponse } from '../pkg/index.js';
+import { FakeClock, settle } from './fake-clock.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Starts `count` acquire() calls at once; resolves to the virtual time each was admitted at. */
+function admissionTimes(limiter, clock, count, options) {
+  return Promise.all(
+    Array.from({ length: count }, () =>
+      limiter.acquire(options).then((permit) => {
+        permit.release();
+        return clock.now();
+      }),
+    ),
+  );
+}
 
 test('invalid options throw TypeError or RangeError with the option named', () => {
   assert.throws(() => new Limiter({ limit: 0, per: '1s' }), RangeError);
@@ -20,27 +31,51 @@ test('invalid options throw TypeError or RangeError with the option named', () =
   assert.throws(() => new Limiter({ limit: 1, per: '1s', quota: '1/s' }), TypeError);
   assert.doesNotThrow(() => new Limiter());
   assert.doesNotThrow(() => new Limiter({ quota: '100/min burst 5' }));
+  assert.throws(() => new Limiter({ clock: 5 }), { name: 'TypeError', message: /"clock" must be an object/ });
+  assert.throws(() => new Limiter({ clock: { now() {}, setTimeout() {} } }), {
+    name: 'TypeError',
+    message: /"clock": "clearTimeout" must be a function/,
+  });
+  assert.throws(() => new Limiter({ clock: { now() {}, setTimeout() {}, clearTimeout() {}, dateNow: 1 } }), {
+    name: 'TypeError',
+    message: /"clock": "dateNow" must be a function/,
+  });
+  assert.doesNotThrow(() => new Limiter({ clock: new FakeClock() }));
 });
 
 test('acquire paces evenly at limit/per', async () => {
-  const limiter = new Limiter({ limit: 10, per: '1s' });
-  const t0 = performance.now();
-  const times = [];
-  for (let i = 0; i < 6; i++) {
-    const p = await limiter.acquire();
-    times.push(performance.now() - t0);
-    p.release();
-  }
-  // 0, 100, 200, ... ms; timers never fire early, so each gap is at least ~100 ms.
-  for (let i = 1; i < times.length; i++) {
-    assert.ok(times[i] - times[i - 1] >= 95, `gap ${i}: ${times[i] - times[i - 1]}`);
-  }
-  assert.ok(times[5] < 900, `took ${times[5]} ms`);
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 10, per: '1s', clock });
+  const times = await clock.run(
+    (async () => {
+      const times = [];
+      for (let i = 0; i < 6; i++) {
+        (await limiter.acquire()).release();
+        times.push(clock.now());
+      }
+      return times;
+    })(),
+  );
+  assert.deepEqual(times, [0, 100, 200, 300, 400, 500]);
+});
+
+test('a 2/s quota releases queued waiters at exactly 0, 500 and 1000 ms', async () => {
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 2, per: '1s', burst: 1, clock });
+  assert.deepEqual(await clock.run(admissionTimes(limiter, clock, 3)), [0, 500, 1000]);
+  assert.equal(clock.pending, 0, 'no timer left behind');
 });
 
 test('burst admits back to back, then paces', async () => {
-  const limiter = new Limiter({ limit: 100, per: '1m', burst: 5 });
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 100, per: '1m', burst: 5, clock });
   for (let i = 0; i < 5; i++) assert.ok(limiter.tryAcquire(), `burst ${i}`);
+  assert.equal(limiter.tryAcquire(), null);
+  // 100/min is one every 600 ms: after the burst of 5 at 0 ms, one each 600 ms.
+  assert.deepEqual(await clock.run(admissionTimes(limiter, clock, 4)), [600, 1200, 1800, 2400]);
+  // Idle for long enough, the full burst is back.
+  await clock.advanceTo(2400 + 5 * 600);
+  for (let i = 0; i < 5; i++) assert.ok(limiter.tryAcquire(), `burst again ${i}`);
   assert.equal(limiter.tryAcquire(), null);
 });
 
@@ -56,20 +91,82 @@ test('tiers are all-or-nothing', async () => {
 });
 
 test('aborting a queued acquire releases its place', async () => {
-  const limiter = new Limiter({ limit: 1, per: '1s' });
-  const t0 = performance.now();
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 1, per: '1s', clock });
   (await limiter.acquire()).release();
   const controller = new AbortController();
   const b = limiter.acquire({ signal: controller.signal });
-  const c = limiter.acquire();
-  await sleep(50);
+  let cAt;
+  const c = limiter.acquire().then((p) => {
+    cAt = clock.now();
+    p.release();
+  });
+  await clock.advanceTo(50);
   controller.abort();
   await assert.rejects(b, { name: 'AbortError' });
+  // C takes B's place at 1000 ms instead of waiting for its own at 2000 ms.
+  await clock.advanceTo(999);
+  assert.equal(cAt, undefined, 'C admitted before 1000 ms');
+  await clock.advanceTo(1000);
+  assert.equal(cAt, 1000);
   await c;
-  const took = performance.now() - t0;
-  // C takes B's place at ~1 s instead of waiting until ~2 s.
-  assert.ok(took >= 950 && took < 1500, `C admitted after ${took} ms`);
   assert.equal(limiter.stats().queued, 0);
+  assert.equal(clock.pending, 0);
+});
+
+test('maxWaitMs holds for every queued waiter from the moment it queues', async () => {
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 1, per: '1s', maxWaitMs: 2500, clock });
+  const outcomes = [];
+  const calls = Array.from({ length: 4 }, (_, i) =>
+    limiter.acquire().then(
+      (p) => {
+        p.release();
+        outcomes.push([i, 'admitted', clock.now()]);
+      },
+      (e) => outcomes.push([i, e, clock.now()]),
+    ),
+  );
+  // Without time passing, the 4th (release at 3000 ms, 500 ms past maxWaitMs) fails.
+  await clock.advanceTo(0);
+  assert.equal(outcomes.length, 2, JSON.stringify(outcomes));
+  assert.deepEqual(outcomes[0], [0, 'admitted', 0]);
+  const [who, err, at] = outcomes[1];
+  assert.equal(who, 3);
+  assert.equal(at, 0);
+  assert.ok(err instanceof RateLimitError, String(err));
+  assert.equal(err.retryAfterMs, 3000);
+  await clock.run(Promise.all(calls));
+  assert.deepEqual(outcomes.slice(2), [
+    [1, 'admitted', 1000],
+    [2, 'admitted', 2000],
+  ]);
+});
+
+test('maxWaitMs: a queued wait exactly equal to it is allowed', async () => {
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 1, per: '1s', maxWaitMs: 2000, clock });
+  const times = admissionTimes(limiter, clock, 3);
+  const fourth = limiter.acquire().catch((e) => e);
+  await clock.advanceTo(0);
+  const err = await fourth;
+  assert.ok(err instanceof RateLimitError, `the 4th waits 3000 ms > 2000 ms: ${err}`);
+  assert.equal(clock.now(), 0);
+  assert.deepEqual(await clock.run(times), [0, 1000, 2000]);
+});
+
+test('a far-future wait on a paused key is a RateLimitError at once, not a sleep', async () => {
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 10, per: '1s', maxWaitMs: 5000, clock });
+  limiter.pause(1e12);
+  const err = await limiter.acquire().catch((e) => e);
+  assert.ok(err instanceof RateLimitError, String(err));
+  assert.equal(err.retryAfterMs, 1e12);
+  assert.equal(clock.now(), 0);
+  assert.equal(clock.pending, 0, 'no timer armed for it');
+  // A pause of another key within maxWaitMs is waited out, to the millisecond.
+  limiter.pause(5000, { key: 'other' });
+  assert.deepEqual(await clock.run(admissionTimes(limiter, clock, 1, { key: 'other' })), [5000]);
 });
 
 test('an already aborted signal rejects at once', async () => {
@@ -78,34 +175,47 @@ test('an already aborted signal rejects at once', async () => {
 });
 
 test('concurrency: a waiter holds no slot and a release admits the next', async () => {
-  const limiter = new Limiter({ concurrency: 2 });
+  const clock = new FakeClock();
+  const limiter = new Limiter({ concurrency: 2, clock });
   const a = await limiter.acquire();
   const b = await limiter.acquire();
   assert.equal(limiter.tryAcquire(), null);
   let got = false;
   const c = limiter.acquire().then((p) => ((got = true), p));
-  await sleep(20);
-  assert.equal(got, false);
+  await settle();
+  assert.equal(got, false, 'admitted while both slots are held');
+  assert.equal(limiter.stats().queued, 1);
+  assert.equal(limiter.stats().inFlight, 2);
   a.release();
+  await settle();
+  assert.equal(got, true, 'a release admits the waiter without any time passing');
   (await c).release();
   b.release();
   assert.equal(limiter.stats().inFlight, 0);
+  assert.equal(clock.pending, 0);
 });
 
 test('wrap throttles a function and passes arguments and results through', async () => {
-  const limiter = new Limiter({ limit: 20, per: '1s', concurrency: 1 });
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 20, per: '1s', concurrency: 1, clock });
   let active = 0;
   let maxActive = 0;
-  const work = limiter.wrap(async (x) => {
+  const started = [];
+  const work = limiter.wrap(async function (x) {
+    started.push(clock.now());
     active++;
     maxActive = Math.max(maxActive, active);
-    await sleep(5);
+    await clock.sleep(80);
     active--;
-    return x * 2;
+    return [this?.tag, x * 2];
   });
-  const out = await Promise.all([1, 2, 3, 4].map((x) => work(x)));
-  assert.deepEqual(out, [2, 4, 6, 8]);
+  const self = { tag: 'self' };
+  const out = await clock.run(Promise.all([1, 2, 3, 4].map((x) => work.call(self, x))));
+  assert.deepEqual(out, [['self', 2], ['self', 4], ['self', 6], ['self', 8]]);
   assert.equal(maxActive, 1);
+  // One at a time: each starts when the previous one's 80 ms are over (later than the rate's
+  // 50 ms slot).
+  assert.deepEqual(started, [0, 80, 160, 240]);
 });
 
 test('a weight over the burst is a QuotaError', async () => {
@@ -177,6 +287,21 @@ test('interpretResponse accepts Headers, pairs and records', () => {
     assert.equal(r.verdict, 'retry');
     assert.equal(r.afterMs, 5000);
   }
-  const far = interpretResponse(429, { 'Retry-After': '1e309' }, { wallMs, maxWaitMs: 1000 });
-  assert.ok(far.verdict === 'too_long' || far.afterMs === null || far.afterMs <= 1000, JSON.stringify(far));
+});
+
+test('interpretResponse: a far-future Retry-After is too_long with the wait saturated', () => {
+  const wallMs = Date.UTC(2026, 0, 1);
+  // Valid delay-seconds beyond any u64 of nanoseconds: too long, the wait saturated at
+  // 2^64 - 1 ns, and the key paused for at most maxWaitMs.
+  const far = interpretResponse(429, { 'Retry-After': '99999999999999999999' }, { wallMs, maxWaitMs: 1000 });
+  assert.equal(far.verdict, 'too_long');
+  assert.equal(far.waitMs, Math.floor(Number(2n ** 64n - 1n) / 1e6));
+  assert.equal(far.pauseMs, 1000);
+  assert.equal(far.afterMs, null);
+  // 1e309 is not delay-seconds (digits only): ignored, a plain 429 retried with backoff.
+  const junk = interpretResponse(429, { 'Retry-After': '1e309' }, { wallMs, maxWaitMs: 1000 });
+  assert.equal(junk.verdict, 'retry');
+  assert.equal(junk.reason, 'rate_limited');
+  assert.equal(junk.afterMs, null);
+  assert.equal(junk.pauseMs, null);
 });

@@ -4,7 +4,8 @@
 //! the shared engine needs from the world and nothing more.
 //!
 //! - [`WebRuntime`]: `performance.now()` as the monotonic clock, `Date.now()` as the wall
-//!   clock, a `setTimeout` future as the sleep, `Math.random()` for jitter seeds.
+//!   clock, a `setTimeout` future as the sleep, `Math.random()` for jitter seeds; or, for
+//!   tests on virtual time, a [`WebClock`] supplied from JavaScript.
 //! - [`FetchTransport`]: the global `fetch`, keyed by the request URL's origin.
 //! - [`WebClient`]: [`headway_engine::Client`] on those two, the throttled fetch with
 //!   retries, `Retry-After`, header learning and a per-origin queue.
@@ -18,7 +19,7 @@
 mod runtime;
 mod transport;
 
-pub use runtime::{Sleep, WebRuntime};
+pub use runtime::{ClockError, Sleep, WebClock, WebRuntime};
 pub use transport::{FetchError, FetchResponse, FetchTransport};
 
 use headway_engine::{Client, ClientConfig, ConfigError, Failure, Sent, Stats};
@@ -37,8 +38,17 @@ pub struct WebClient {
 impl WebClient {
     /// Checks `config` and builds a client.
     pub fn new(config: ClientConfig) -> Result<WebClient, ConfigError> {
+        WebClient::with_runtime(WebRuntime::new(), config)
+    }
+
+    /// Checks `config` and builds a client on `runtime` (for instance one with a
+    /// [`WebClock`] of virtual time).
+    pub fn with_runtime(
+        runtime: WebRuntime,
+        config: ClientConfig,
+    ) -> Result<WebClient, ConfigError> {
         Ok(WebClient {
-            client: Client::new(WebRuntime::new(), config)?,
+            client: Client::new(runtime, config)?,
             transport: FetchTransport::new(),
         })
     }

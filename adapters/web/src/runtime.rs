@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use headway_engine::Runtime;
@@ -23,6 +24,80 @@ extern "C" {
     /// The global `clearTimeout`.
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(handle: &JsValue);
+
+    /// The JavaScript object behind a [`WebClock`].
+    #[derive(Debug, Clone)]
+    type JsClock;
+
+    #[wasm_bindgen(method, js_name = now)]
+    fn now(this: &JsClock) -> f64;
+
+    #[wasm_bindgen(method, js_name = dateNow)]
+    fn date_now(this: &JsClock) -> f64;
+
+    #[wasm_bindgen(method, js_name = setTimeout)]
+    fn set_timeout(this: &JsClock, callback: &js_sys::Function, ms: f64) -> JsValue;
+
+    #[wasm_bindgen(method, js_name = clearTimeout)]
+    fn clear_timeout(this: &JsClock, handle: &JsValue);
+}
+
+/// A clock supplied from JavaScript in place of the host's: an object with
+/// `now(): number` (monotonic milliseconds, as `performance.now()`),
+/// `setTimeout(callback, ms): handle`, `clearTimeout(handle)` and, optionally,
+/// `dateNow(): number` (unix milliseconds, as `Date.now()`). Its methods are called with the
+/// object as `this` and must not throw. A test clock whose timers fire exactly at their
+/// time makes every schedule exact.
+#[derive(Debug, Clone)]
+pub struct WebClock {
+    js: JsClock,
+    date_now: bool,
+}
+
+/// Why a JavaScript value cannot serve as a [`WebClock`]: the name of the member that is
+/// missing or not a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockError {
+    /// `"now"`, `"setTimeout"`, `"clearTimeout"` or `"dateNow"`; `""` when the value is not
+    /// an object at all.
+    pub member: &'static str,
+}
+
+impl std::fmt::Display for ClockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.member.is_empty() {
+            f.write_str("a clock must be an object with now(), setTimeout() and clearTimeout()")
+        } else {
+            write!(f, "a clock's \"{}\" must be a function", self.member)
+        }
+    }
+}
+
+impl std::error::Error for ClockError {}
+
+impl WebClock {
+    /// Checks that `value` has the members of a clock and wraps it.
+    pub fn from_js(value: JsValue) -> Result<WebClock, ClockError> {
+        use wasm_bindgen::JsCast;
+        if !value.is_object() {
+            return Err(ClockError { member: "" });
+        }
+        let member = |name: &str| js_sys::Reflect::get(&value, &JsValue::from_str(name));
+        for name in ["now", "setTimeout", "clearTimeout"] {
+            if !member(name).is_ok_and(|f| f.is_function()) {
+                return Err(ClockError { member: name });
+            }
+        }
+        let date_now = match member("dateNow") {
+            Ok(f) if f.is_function() => true,
+            Ok(f) if f.is_undefined() || f.is_null() => false,
+            _ => return Err(ClockError { member: "dateNow" }),
+        };
+        Ok(WebClock {
+            js: value.unchecked_into(),
+            date_now,
+        })
+    }
 }
 
 thread_local! {
@@ -31,16 +106,49 @@ thread_local! {
 
 /// The clock, sleep and seed of a JavaScript host.
 ///
-/// `now_ns` is `performance.now()` in nanoseconds (monotonic, from the page's or process's
-/// time origin); `wall_ms` is `Date.now()`; sleeps are `setTimeout` timers that are cleared
-/// when the future is dropped; seeds mix `Math.random()` with a counter.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WebRuntime;
+/// By default `now_ns` is `performance.now()` in nanoseconds (monotonic, from the page's or
+/// process's time origin); `wall_ms` is `Date.now()`; sleeps are `setTimeout` timers that
+/// are cleared when the future is dropped; seeds mix `Math.random()` with a counter.
+/// [`WebRuntime::with_clock`] reads time and sets timers through a [`WebClock`] instead,
+/// so that tests can run on virtual time.
+#[derive(Debug, Clone, Default)]
+pub struct WebRuntime {
+    clock: Option<Rc<WebClock>>,
+}
 
 impl WebRuntime {
     /// The runtime of the current JavaScript host.
     pub fn new() -> WebRuntime {
-        WebRuntime
+        WebRuntime { clock: None }
+    }
+
+    /// A runtime whose time and timers are `clock`'s. Without `dateNow`, the wall clock is
+    /// still `Date.now()`.
+    pub fn with_clock(clock: WebClock) -> WebRuntime {
+        WebRuntime {
+            clock: Some(Rc::new(clock)),
+        }
+    }
+
+    fn now_ms(&self) -> f64 {
+        match &self.clock {
+            Some(c) => c.js.now(),
+            None => performance_now(),
+        }
+    }
+
+    fn arm(&self, callback: &js_sys::Function, ms: f64) -> JsValue {
+        match &self.clock {
+            Some(c) => c.js.set_timeout(callback, ms),
+            None => set_timeout(callback, ms),
+        }
+    }
+
+    fn disarm(&self, handle: &JsValue) {
+        match &self.clock {
+            Some(c) => c.js.clear_timeout(handle),
+            None => clear_timeout(handle),
+        }
     }
 }
 
@@ -49,15 +157,19 @@ impl Runtime for WebRuntime {
 
     fn now_ns(&self) -> u64 {
         // `as` saturates: a negative or NaN reading becomes 0, never a panic.
-        (performance_now() * 1e6) as u64
+        (self.now_ms() * 1e6) as u64
     }
 
     fn wall_ms(&self) -> u64 {
-        js_sys::Date::now() as u64
+        match &self.clock {
+            Some(c) if c.date_now => c.js.date_now() as u64,
+            _ => js_sys::Date::now() as u64,
+        }
     }
 
     fn sleep_until(&self, deadline_ns: u64) -> Sleep {
         Sleep {
+            runtime: self.clone(),
             deadline_ns,
             timer: None,
         }
@@ -77,12 +189,13 @@ impl Runtime for WebRuntime {
 
 /// A future that completes once [`WebRuntime::now_ns`] reaches its deadline.
 ///
-/// It arms one `setTimeout` at a time and re-arms if a timer fires early (timers and
+/// It arms one timer at a time and re-arms if a timer fires early (timers and
 /// `performance.now()` may disagree by a fraction of a millisecond). Dropping it clears the
 /// pending timer.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
+    runtime: WebRuntime,
     deadline_ns: u64,
     timer: Option<(JsValue, JsFuture)>,
 }
@@ -93,7 +206,7 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            let now = WebRuntime.now_ns();
+            let now = this.runtime.now_ns();
             if now >= this.deadline_ns {
                 this.timer = None;
                 return Poll::Ready(());
@@ -107,12 +220,13 @@ impl Future for Sleep {
                     }
                 }
             }
-            // Round up to whole milliseconds (plus a hair) so the timer rarely fires early.
+            // Round up to whole milliseconds so the timer rarely fires early.
             let wait_ns = this.deadline_ns - now;
             let ms = (wait_ns.div_ceil(1_000_000) as f64).min(2_147_483_647.0);
             let mut handle = JsValue::UNDEFINED;
+            let runtime = &this.runtime;
             let promise = Promise::new(&mut |resolve, _reject| {
-                handle = set_timeout(&resolve, ms);
+                handle = runtime.arm(&resolve, ms);
             });
             this.timer = Some((handle, JsFuture::from(promise)));
         }
@@ -122,7 +236,7 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some((handle, _)) = self.timer.take() {
-            clear_timeout(&handle);
+            self.runtime.disarm(&handle);
         }
     }
 }
