@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces benches/RESULTS.md: Headway (Rust client, `headway fetch`, the npm package)
+# Produces benches/RESULTS.md: Headway (Rust client, `headway fetch`, the npm package)
 # against governor, leaky-bucket, aiolimiter, aiometer, asynciolimiter, pyrate-limiter,
 # bottleneck, p-queue and limiter, on the same rate-limited mock API on 127.0.0.1.
 #
@@ -9,12 +9,18 @@
 #
 # Environment:
 #   COMPARE_SKIP_CORE=1   skip the core micro-benchmarks (cargo bench -p headway-benches)
-#   COMPARE_SKIP_WASM=1   do not (re)build the npm package; use wasm/pkg as it is
+#
+# Every run builds what it measures from the current tree: the mock and the CLI (cargo build
+# --release), the npm package (wasm/build.sh) and the Rust clients (benches/compare/rust, which
+# builds headway-tokio from the tree by path). A component whose build fails is reported as
+# not available, never measured from an older build. The build id, the state of the tree
+# before and after the builds and the per-component notes go to benches/.scratch/status.json;
+# the harness measures only when that build id is the one this script hands it.
 #
 # Needs: cargo, python3 (3.10+, with venv), node (20+) and npm. Everything it installs goes to
 # benches/.scratch (git-ignored): a Python venv, an npm project, the Rust peers' target
-# directory, per-run files and raw results. Arguments are passed on to the harness
-# (benches/compare/harness.py). All traffic stays on 127.0.0.1.
+# directory, per-run files and raw results with their provenance (results.json). Arguments are
+# passed on to the harness (benches/compare/harness.py). All traffic stays on 127.0.0.1.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,21 +30,45 @@ compare="$here/compare"
 status="$scratch/status.json"
 mkdir -p "$scratch"
 cd "$root"
+# Whatever an earlier run built or noted is not this run's.
+rm -f "$status"
 
 say() { printf '\n== %s\n' "$*"; }
+
+# The tree as JSON: commit, uncommitted changes or not, and a digest of `git status
+# --porcelain` followed by `git diff HEAD` (harness.py computes the same digest, so a change
+# between the builds and the measurements shows). Read-only: no optional locks.
+tree_json() {
+  local commit porcelain digest dirty=false
+  commit="$(git --no-optional-locks rev-parse HEAD 2>/dev/null)" || { echo null; return; }
+  porcelain="$(git --no-optional-locks status --porcelain)"
+  [ -z "$porcelain" ] || dirty=true
+  digest="$({ git --no-optional-locks status --porcelain
+              git --no-optional-locks diff --no-color --no-ext-diff HEAD; } | sha256sum | cut -c1-16)"
+  printf '{"commit": "%s", "dirty": %s, "digest": "%s"}' "$commit" "$dirty" "$digest"
+}
+utc_now() { date -u +%Y-%m-%dT%H:%M:%S+00:00; }
+
+build_id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+builds_started="$(utc_now)"
+tree_before="$(tree_json)"
 
 # Build notes for RESULTS.md: "component": "ok" or why it is not available.
 declare -A notes=()
 write_status() {
   {
-    echo "{"
+    printf '{\n  "build_id": "%s",\n  "built_by": "benches/compare.sh",\n' "$build_id"
+    printf '  "started": "%s",\n  "finished": "%s",\n' "$builds_started" "$(utc_now)"
+    printf '  "tree_before": %s,\n  "tree_after": %s,\n' "$tree_before" "$(tree_json)"
+    echo '  "components": {'
     local first=1
     for k in "${!notes[@]}"; do
       [ $first -eq 1 ] || echo ","
       first=0
-      printf '  "%s": "%s"' "$k" "${notes[$k]}"
+      printf '    "%s": "%s"' "$k" "${notes[$k]}"
     done
     echo
+    echo "  }"
     echo "}"
   } > "$status"
 }
@@ -71,10 +101,7 @@ else
 fi
 
 say "npm package headway-limiter (wasm/build.sh)"
-if [ "${COMPARE_SKIP_WASM:-0}" = 1 ]; then
-  notes[headway-limiter]="ok"
-  [ -f "$root/wasm/pkg/index.js" ] || notes[headway-limiter]="COMPARE_SKIP_WASM=1 and no wasm/pkg: not available"
-elif [ -f "$root/wasm/build.sh" ]; then
+if [ -f "$root/wasm/build.sh" ]; then
   if bash "$root/wasm/build.sh"; then
     notes[headway-limiter]="ok"
   else
@@ -103,4 +130,4 @@ fi
 
 write_status
 say "Workloads (benches/compare/harness.py)"
-"$scratch/venv/bin/python" "$compare/harness.py" "$@"
+COMPARE_BUILD_ID="$build_id" "$scratch/venv/bin/python" "$compare/harness.py" "$@"

@@ -1,5 +1,5 @@
 // The cost of one acquire() in Node, side by side in one run: headway-limiter (the npm
-// package built from this repository), bottleneck and p-queue, each configured so that
+// package, as run.sh builds it from the current tree and installs it), bottleneck and p-queue, each configured so that
 // nothing ever waits for rate, so what is measured is the library's own bookkeeping per
 // acquisition: a sequential loop (await each one) and a burst of concurrent acquisitions.
 //
@@ -7,11 +7,35 @@
 // whichever comes first (bottleneck takes milliseconds per acquisition: it schedules through
 // timers), and reports nanoseconds per acquisition.
 //
-// Usage: node bench.mjs [--ops N] [--rounds R] [--budget-ms MS]
+// Before the table it prints what was measured and on what: the tree headway-limiter was built
+// from (as run.sh recorded it; "unknown" when bench.mjs runs without run.sh), every library's
+// installed version, Node, the machine and its load average at the start and the end.
+//
+// Usage: bash run.sh [--ops N] [--rounds R] [--budget-ms MS]   (builds and installs first)
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import Bottleneck from 'bottleneck';
 import PQueue from 'p-queue';
-import { Limiter } from '../../wasm/pkg/index.js';
+import { Limiter } from 'headway-limiter';
+
+const installed = (name) => {
+  try {
+    return JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url))).version;
+  } catch {
+    return 'not installed';
+  }
+};
+const build = (() => {
+  try {
+    return JSON.parse(readFileSync(new URL('./node_modules/.headway-limiter-build.json', import.meta.url)));
+  } catch {
+    return null;
+  }
+})();
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
+const loadStart = load();
+const started = new Date();
 
 const args = process.argv.slice(2);
 const flag = (name, fallback) => {
@@ -75,7 +99,16 @@ for (const [mode, run] of [['sequential', sequential], ['concurrent', concurrent
 }
 
 const base = (mode) => results.find((r) => r.mode === mode && r.name === 'headway-limiter').ns;
-console.log(`acquire() cost in Node ${process.version}: up to ${OPS} ops or ${BUDGET_MS} ms per measurement, median of ${ROUNDS} rounds\n`);
+const cpus = os.cpus();
+const source = build
+  ? `built by ${build.built_by} at ${build.built_at} from commit ${build.commit}${build.dirty ? ' with uncommitted changes' : ''}`
+  : 'build unknown (not installed by run.sh)';
+console.log(`acquire() cost in Node ${process.version}: up to ${OPS} ops or ${BUDGET_MS} ms per measurement, median of ${ROUNDS} rounds`);
+console.log(`- measured: ${started.toISOString()} to ${new Date().toISOString()}`);
+console.log(`- headway-limiter ${installed('headway-limiter')}, ${source}`);
+console.log(`- bottleneck ${installed('bottleneck')}, p-queue ${installed('p-queue')}`);
+console.log(`- machine: ${cpus.length} CPUs, ${cpus[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory, ${os.type()} ${os.release()}`);
+console.log(`- load average (1, 5, 15 min): ${loadStart} at the start, ${load()} at the end\n`);
 console.log('| mode | library | ns per acquire | vs headway-limiter |');
 console.log('|---|---|---|---|');
 for (const r of results) {
