@@ -7,6 +7,7 @@
 //! - [`Gcra`]: a lock-free GCRA cell in one `AtomicU64` (check, reserve, refund, defer, ...).
 //! - [`Tiers`]: up to [`MAX_TIERS`] quotas checked and reserved all-or-nothing.
 //! - [`backoff`], [`budget`], [`breaker`]: retry pacing, retry budgets and a circuit breaker.
+//! - [`call`]: the per-call retry state machine (what to do after each attempt).
 //! - [`feedback`]: what an HTTP response means (Retry-After, `RateLimit-*`, `X-RateLimit-*`).
 //!
 //! Time is always passed in. `now` is a `u64` count of nanoseconds on a monotonic timeline the
@@ -34,6 +35,7 @@ extern crate std;
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
+pub mod call;
 pub mod duration;
 pub mod feedback;
 mod gcra;

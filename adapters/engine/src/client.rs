@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
-use headway_core::breaker::{BreakerState, CircuitBreaker};
+use headway_core::breaker::{BreakerState, CircuitBreaker, Permit};
 use headway_core::budget::RetryBudget;
-use headway_core::feedback::{self, Headers, Interpretation, RetryReason, Verdict};
+use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::feedback::{self, Headers, Interpretation, Verdict};
 use headway_core::Quota;
 
 use crate::error::{ClientError, ConfigError, Failure};
@@ -271,7 +272,8 @@ impl<R: Runtime> Client<R> {
     /// Sends `request` through `transport` under the key's limits, retrying as configured.
     ///
     /// Exactly one result per call: the final response (which may be a 429 or 5xx when
-    /// retries, the budget or the caps ran out) or a [`Failure`].
+    /// retries, the budget or the caps ran out) or a [`Failure`]. What happens after each
+    /// attempt is decided by the core's call machine ([`headway_core::call::Call`]).
     pub async fn execute<T: Transport>(
         &self,
         transport: &T,
@@ -281,10 +283,13 @@ impl<R: Runtime> Client<R> {
         let runtime = inner.limiter.runtime();
         let config = &inner.config;
         let key = transport.key(&request);
-        let idempotent = transport.is_idempotent(&request);
         let breaker = self.breaker(&key);
-        let mut retrying = config.backoff.start(runtime.seed());
-        let mut tally = Tally::default();
+        let policy = RetryPolicy {
+            backoff: config.backoff,
+            retry_non_idempotent: config.retry_non_idempotent,
+        };
+        let mut call = Call::new(&policy, transport.is_idempotent(&request), runtime.seed());
+        let mut waited_ns = 0u64;
         if config.learn {
             // A key with no quota that has never heard from its server sends this request
             // alone: its answer may teach the quota before the others go.
@@ -293,7 +298,7 @@ impl<R: Runtime> Client<R> {
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.
-        let mut last: Option<Attempt<T>> = None;
+        let mut last: Option<Outcome<T>> = None;
         let mut request = request;
         loop {
             let replay = transport.try_clone(&request);
@@ -301,15 +306,15 @@ impl<R: Runtime> Client<R> {
             if let Some(b) = &breaker {
                 if let BreakerState::Open { retry_in_ns } = b.state(before) {
                     let error = ClientError::CircuitOpen { retry_in_ns };
-                    return self.finish(last.unwrap_or(Err(error)), tally);
+                    return self.finish(last.unwrap_or(Err(error)), &call, waited_ns);
                 }
             }
             let permit = match inner.limiter.acquire(&key).await {
                 Ok(p) => p,
-                Err(e) => return self.finish(last.unwrap_or(Err(e.into())), tally),
+                Err(e) => return self.finish(last.unwrap_or(Err(e.into())), &call, waited_ns),
             };
             let now = runtime.now_ns();
-            tally.waited_ns = tally.waited_ns.saturating_add(now - before);
+            waited_ns = waited_ns.saturating_add(now - before);
             let probe = match breaker.as_ref().map(|b| b.acquire(now)) {
                 None => None,
                 Some(Ok(p)) => Some(p),
@@ -317,31 +322,26 @@ impl<R: Runtime> Client<R> {
                     let error = ClientError::CircuitOpen {
                         retry_in_ns: open.retry_in_ns,
                     };
-                    return self.finish(last.unwrap_or(Err(error)), tally);
+                    return self.finish(last.unwrap_or(Err(error)), &call, waited_ns);
                 }
             };
             drop(last.take());
-            tally.attempts += 1;
             Counters::bump(&inner.counters.sent);
             let result = self.send(transport, request).await;
             drop(permit);
             let now = runtime.now_ns();
             inner.limiter.key(&key).heard_from_server();
-            let report = |ok: bool| {
-                if let (Some(b), Some(p)) = (&breaker, probe) {
-                    if ok {
-                        b.on_success(p, now);
-                    } else {
-                        b.on_failure(p, now);
-                    }
-                }
-            };
-            let (delay, server_paused, outcome): (_, _, Attempt<T>) = match result {
+            let (step, outcome): (Step, Outcome<T>) = match result {
                 Err(error) => {
-                    report(false);
-                    let retryable = idempotent || config.retry_non_idempotent;
-                    let delay = self.retry_delay(retryable, &replay, &mut retrying, None, now);
-                    (delay, false, Err(error.into()))
+                    let attempt = match &error {
+                        SendError::Timeout(_) => Attempt::TimedOut,
+                        SendError::Transport(e) => Attempt::Failed {
+                            permanent: transport.is_permanent(e),
+                        },
+                    };
+                    report(&breaker, probe, attempt, now);
+                    let step = call.next(attempt, replay.is_some(), inner.budget.as_ref(), now);
+                    (step, Err(error.into()))
                 }
                 Ok(response) => {
                     let status = transport.status(&response);
@@ -357,42 +357,39 @@ impl<R: Runtime> Client<R> {
                     if status == 429 {
                         Counters::bump(&inner.counters.rate_limited);
                     }
-                    // A 429 or 503 shows the server alive and shedding load: rate feedback,
-                    // not a failure. Other 5xx count against the breaker.
-                    report(!(500..600).contains(&status) || status == 503);
-                    match interp.verdict {
-                        Verdict::Done => {
-                            if let Some(b) = &inner.budget {
-                                b.on_success(now);
-                            }
-                            return self.finish(Ok(response), tally);
-                        }
-                        Verdict::TooLong { wait_ns } => {
-                            let error = ClientError::WaitTooLong { wait_ns };
-                            return self.finish(Err(error), tally);
-                        }
-                        Verdict::Retry { after_ns, reason } => {
-                            let retryable = reason != RetryReason::ServerError
-                                || idempotent
-                                || config.retry_non_idempotent;
-                            let delay =
-                                self.retry_delay(retryable, &replay, &mut retrying, after_ns, now);
-                            (delay, after_ns.is_some(), Ok(response))
-                        }
-                    }
+                    let attempt = Attempt::Response {
+                        status,
+                        interpretation: &interp,
+                    };
+                    report(&breaker, probe, attempt, now);
+                    let step = call.next(attempt, replay.is_some(), inner.budget.as_ref(), now);
+                    (step, Ok(response))
                 }
             };
-            let (Some(delay), Some(replay)) = (delay, replay) else {
-                // Not retried: this attempt's outcome is the call's result.
-                return self.finish(outcome, tally);
+            let (after_ns, paused) = match step {
+                Step::Return(why) => {
+                    if why == Why::BudgetSpent {
+                        tracing::warn!(key = %key, "retry budget exhausted; returning the last result");
+                    }
+                    return self.finish(outcome, &call, waited_ns);
+                }
+                Step::TooLong { wait_ns } => {
+                    let error = ClientError::WaitTooLong { wait_ns };
+                    return self.finish(Err(error), &call, waited_ns);
+                }
+                Step::Retry { after_ns, paused } => (after_ns, paused),
             };
+            let Some(replay) = replay else {
+                unreachable!("the call machine retries only a replayable request");
+            };
+            Counters::bump(&inner.counters.retries);
             last = Some(outcome);
-            tracing::debug!(key = %key, attempt = tally.attempts, delay_ms = delay / 1_000_000, "retrying");
-            if !server_paused {
+            tracing::debug!(key = %key, attempt = call.attempts(), delay_ms = after_ns / 1_000_000, "retrying");
+            if !paused {
                 // No server hint: back off outside the queue. With a hint, the key itself is
                 // paused (for every waiter) and the retry simply queues behind the pause.
-                tally.waited_ns = tally.waited_ns.saturating_add(delay);
-                runtime.sleep_until(now.saturating_add(delay)).await;
+                waited_ns = waited_ns.saturating_add(after_ns);
+                runtime.sleep_until(now.saturating_add(after_ns)).await;
             }
             request = replay;
         }
@@ -402,51 +399,29 @@ impl<R: Runtime> Client<R> {
     fn finish<Resp, E>(
         &self,
         outcome: Result<Resp, ClientError<E>>,
-        tally: Tally,
+        call: &Call,
+        waited_ns: u64,
     ) -> Result<Sent<Resp>, Failure<E>> {
         let counters = &self.inner.counters;
+        let attempts = call.attempts();
         match outcome {
             Ok(response) => {
                 Counters::bump(&counters.succeeded);
                 Ok(Sent {
                     response,
-                    attempts: tally.attempts,
-                    waited_ns: tally.waited_ns,
+                    attempts,
+                    waited_ns,
                 })
             }
             Err(error) => {
                 Counters::bump(&counters.failed);
                 Err(Failure {
                     error,
-                    attempts: tally.attempts,
-                    waited_ns: tally.waited_ns,
+                    attempts,
+                    waited_ns,
                 })
             }
         }
-    }
-
-    /// The delay before a retry, or `None` when the request may not be retried: not
-    /// retryable, no replayable copy, attempt/time caps reached, or the budget is spent.
-    fn retry_delay<Req>(
-        &self,
-        retryable: bool,
-        replay: &Option<Req>,
-        retrying: &mut headway_core::backoff::Retrying,
-        server_wait: Option<u64>,
-        now: u64,
-    ) -> Option<u64> {
-        if !retryable || replay.is_none() {
-            return None;
-        }
-        let delay = retrying.next_delay(server_wait)?;
-        if let Some(b) = &self.inner.budget {
-            if !b.try_retry(now) {
-                tracing::warn!("retry budget exhausted; returning the last result");
-                return None;
-            }
-        }
-        Counters::bump(&self.inner.counters.retries);
-        Some(delay)
     }
 
     /// One send, bounded by the per-attempt timeout.
@@ -469,13 +444,22 @@ impl<R: Runtime> Client<R> {
 }
 
 /// One attempt's outcome: a response, or why there was none.
-type Attempt<T> = Result<<T as Transport>::Response, ClientError<<T as Transport>::Error>>;
+type Outcome<T> = Result<<T as Transport>::Response, ClientError<<T as Transport>::Error>>;
 
-/// What a call has cost so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct Tally {
-    attempts: u32,
-    waited_ns: u64,
+/// Tells the key's breaker how an attempt went (the core decides what counts as a failure).
+fn report(
+    breaker: &Option<Arc<CircuitBreaker>>,
+    probe: Option<Permit>,
+    attempt: Attempt<'_>,
+    now: u64,
+) {
+    if let (Some(b), Some(p)) = (breaker, probe) {
+        if breaker_success(attempt) {
+            b.on_success(p, now);
+        } else {
+            b.on_failure(p, now);
+        }
+    }
 }
 
 /// A send that produced no response.

@@ -17,8 +17,15 @@ pub trait Transport {
     /// The rate-limit key of a request: by default its origin (`scheme://host:port`).
     fn key(&self, request: &Self::Request) -> String;
 
-    /// True when the request's method is idempotent (GET, HEAD, PUT, DELETE, OPTIONS, TRACE).
+    /// True when the request's method is idempotent: use [`headway_core::call::is_idempotent`]
+    /// on the method name.
     fn is_idempotent(&self, request: &Self::Request) -> bool;
+
+    /// True when sending again cannot fix `error` (a malformed URL, an unsupported scheme):
+    /// such a failure is never retried. Default: every failure may be transient.
+    fn is_permanent(&self, _error: &Self::Error) -> bool {
+        false
+    }
 
     /// A copy to send again, or `None` when the body cannot be replayed.
     fn try_clone(&self, request: &Self::Request) -> Option<Self::Request>;

@@ -71,6 +71,13 @@ impl<'a> Transport for NextTransport<'a> {
         request.try_clone()
     }
 
+    fn is_permanent(&self, error: &reqwest_middleware::Error) -> bool {
+        match error {
+            reqwest_middleware::Error::Reqwest(e) => crate::transport::permanent(e),
+            reqwest_middleware::Error::Middleware(_) => false,
+        }
+    }
+
     fn send(&self, request: Request) -> Self::Sending {
         let next = self.next.clone();
         let mut extensions = self.extensions.clone();

@@ -31,10 +31,13 @@ impl KeyBy {
 
 /// True for methods RFC 9110 calls idempotent.
 pub(crate) fn idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    )
+    headway_core::call::is_idempotent(method.as_str())
+}
+
+/// A reqwest error that sending again cannot fix: the request could not even be built (a
+/// malformed URL, an unsupported scheme).
+pub(crate) fn permanent(error: &reqwest::Error) -> bool {
+    error.is_builder()
 }
 
 /// A response header as text, if present and visible ASCII.
@@ -77,6 +80,10 @@ impl Transport for ReqwestTransport {
 
     fn try_clone(&self, request: &Request) -> Option<Request> {
         request.try_clone()
+    }
+
+    fn is_permanent(&self, error: &reqwest::Error) -> bool {
+        permanent(error)
     }
 
     fn send(&self, request: Request) -> Self::Sending {

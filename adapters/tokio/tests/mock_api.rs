@@ -464,3 +464,21 @@ async fn coarse_reset_headers_do_not_slow_a_configured_quota() {
         start.elapsed()
     );
 }
+
+/// A request that can never be sent (a scheme reqwest does not speak) fails after one
+/// attempt: sending again cannot fix it, so it is not retried as if transient.
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_not_retried() {
+    let client = headway_tokio::Client::builder()
+        .quota("10/s")
+        .build()
+        .unwrap();
+    let request = client
+        .reqwest()
+        .get("ftp://127.0.0.1:1/never")
+        .build()
+        .unwrap();
+    let failure = client.execute(request).await.unwrap_err();
+    assert_eq!(failure.attempts, 1, "{failure}");
+    assert_eq!(client.stats().retries, 0);
+}

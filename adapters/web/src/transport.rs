@@ -299,10 +299,8 @@ impl Transport for FetchTransport {
     }
 
     fn is_idempotent(&self, request: &Request) -> bool {
-        matches!(
-            request.method().to_ascii_uppercase().as_str(),
-            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
-        )
+        // fetch normalises the standard methods to upper case; so does this.
+        headway_core::call::is_idempotent(&request.method().to_ascii_uppercase())
     }
 
     fn try_clone(&self, request: &Request) -> Option<Request> {
