@@ -7,7 +7,8 @@
 //! - [`Gcra`]: a lock-free GCRA cell in one `AtomicU64` (check, reserve, refund, defer, ...).
 //! - [`Tiers`]: up to [`MAX_TIERS`] quotas checked and reserved all-or-nothing.
 //! - [`backoff`], [`budget`], [`breaker`]: retry pacing, retry budgets and a circuit breaker.
-//! - [`call`]: the per-call retry state machine (what to do after each attempt).
+//! - [`key`]: the per-key state machine (quotas and their source, tiers, pause, probe,
+//!   in-flight cap, breaker) and [`call`]: the per-call retry state machine.
 //! - [`feedback`]: what an HTTP response means (Retry-After, `RateLimit-*`, `X-RateLimit-*`).
 //!
 //! Time is always passed in. `now` is a `u64` count of nanoseconds on a monotonic timeline the
@@ -32,6 +33,9 @@
 #[cfg(any(test, loom))]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod backoff;
 pub mod breaker;
 pub mod budget;
@@ -39,6 +43,7 @@ pub mod call;
 pub mod duration;
 pub mod feedback;
 mod gcra;
+pub mod key;
 mod quota;
 mod quota_cell;
 mod sync;

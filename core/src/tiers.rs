@@ -104,8 +104,8 @@ impl TiersReservation {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
-    tats: [u64; MAX_TIERS],
-    not_before: u64,
+    pub(crate) tats: [u64; MAX_TIERS],
+    pub(crate) not_before: u64,
 }
 
 /// The outcome of planning `n` cells at `now` across the tiers.

@@ -5,16 +5,16 @@
 //! back to the key (a pause for every waiter of the key, a learned quota, pacing), then either
 //! hand the response back or retry within the backoff caps and the retry budget.
 
-use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
-use headway_core::breaker::{BreakerState, CircuitBreaker, Permit};
+use headway_core::breaker::{BreakerState, Permit};
 use headway_core::budget::RetryBudget;
 use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
-use headway_core::feedback::{self, Headers, Interpretation, Verdict};
+use headway_core::feedback::{self, Headers, Interpretation};
+use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, Tier};
 use headway_core::Quota;
 
 use crate::error::{ClientError, ConfigError, Failure};
@@ -115,7 +115,6 @@ struct ClientInner<R: Runtime> {
     limiter: Limiter<String, R>,
     config: ClientConfig,
     budget: Option<RetryBudget>,
-    breakers: Mutex<HashMap<String, Arc<CircuitBreaker>>>,
     counters: Counters,
     jitter: Mutex<SplitMix64>,
 }
@@ -135,7 +134,19 @@ impl<T: Transport> Headers for ResponseHeaders<'_, T> {
 impl<R: Runtime> Client<R> {
     /// Checks `config` and builds a client on `runtime`.
     pub fn new(runtime: R, config: ClientConfig) -> Result<Client<R>, ConfigError> {
-        let mut builder = Limiter::builder(runtime.clone()).max_wait_ns(config.max_wait_ns);
+        let policy = KeyPolicy {
+            max_in_flight: config.per_key_concurrency,
+            breaker: config
+                .breaker
+                .map(|(failure_threshold, open_for_ns)| BreakerPolicy {
+                    failure_threshold,
+                    open_for_ns,
+                }),
+            learn: config.learn,
+            pause_jitter_max_ns: config.pause_jitter_max_ns,
+            max_wait_ns: config.max_wait_ns,
+        };
+        let mut builder = Limiter::builder(runtime.clone()).key_policy(policy);
         for q in &config.quotas {
             builder = builder.quota(*q);
         }
@@ -145,25 +156,18 @@ impl<R: Runtime> Client<R> {
         if let Some(c) = config.concurrency {
             builder = builder.concurrency(c);
         }
-        if let Some(c) = config.per_key_concurrency {
-            builder = builder.per_key_concurrency(c);
-        }
         let limiter = builder.build()?;
         let budget = config
             .budget
             .map(|(ratio, floor, max)| RetryBudget::new(ratio, floor, max))
             .transpose()
             .map_err(ConfigError::Budget)?;
-        if let Some((threshold, open_for)) = config.breaker {
-            CircuitBreaker::new(threshold, open_for).map_err(ConfigError::Breaker)?;
-        }
         let seed = runtime.seed();
         Ok(Client {
             inner: Arc::new(ClientInner {
                 limiter,
                 config,
                 budget,
-                breakers: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 jitter: Mutex::new(SplitMix64::new(seed)),
             }),
@@ -195,77 +199,20 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    fn breaker(&self, key: &str) -> Option<Arc<CircuitBreaker>> {
-        let (threshold, open_for) = self.inner.config.breaker?;
-        let mut map = lock(&self.inner.breakers);
-        if let Some(b) = map.get(key) {
-            return Some(Arc::clone(b));
-        }
-        if map.len() >= 1024 {
-            // Keep memory bounded: a breaker that is closed with no failures holds nothing.
-            let now = self.inner.limiter.runtime().now_ns();
-            map.retain(|_, b| {
-                Arc::strong_count(b) > 1
-                    || b.state(now)
-                        != BreakerState::Closed {
-                            consecutive_failures: 0,
-                        }
-            });
-        }
-        let b = Arc::new(CircuitBreaker::new(threshold, open_for).ok()?);
-        map.insert(key.to_string(), Arc::clone(&b));
-        Some(b)
-    }
-
-    /// Feeds what a response said back to its key: learned quotas, a pause for every waiter,
-    /// pacing from `remaining`/`reset`.
-    ///
-    /// When the key's quota is known (configured or learned), a *successful* response that
-    /// leaves `remaining == 0` does not pause the key and no pacing tier is added: the quota
-    /// already spaces the next request, and servers that report resets in whole seconds would
-    /// otherwise stall a fast key ("0 left, reset in 1 s" after every request of a 100/s
-    /// limit). A 429 or 503 still pauses every waiter of the key. Without a known quota, the
-    /// headers are all there is: `remaining` is spread over `reset`, and `remaining == 0`
-    /// pauses the key until the reset.
+    /// Feeds what a response said back to its key: the key's machine learns quotas, pauses
+    /// every waiter, paces from `remaining`/`reset` (see
+    /// [`headway_core::key::KeyMachine::on_response`]).
     fn apply_feedback(&self, key: &String, interp: &Interpretation, now: u64) {
-        let learn = self.inner.config.learn;
-        let k = self.inner.limiter.key(key);
-        let fb = &interp.feedback;
-        if learn && !fb.policies.is_empty() {
-            let learned: Vec<Quota> = fb.policies.iter().collect();
-            if k.set_learned(&learned, now) {
-                tracing::info!(key = %key, quotas = ?learned, "learned quotas from server");
-            }
+        let policy = *self.inner.limiter.key_policy();
+        let changed = self.inner.limiter.key(key).update(now, |m| {
+            let changed = m.on_response(interp, now, &policy, &mut lock(&self.inner.jitter));
+            (changed, changed)
+        });
+        if changed.learned {
+            tracing::info!(key = %key, "learned quotas from server");
         }
-        let has_quota = k.has_quota();
-        match (interp.verdict, fb.pause_ns) {
-            (Verdict::TooLong { wait_ns }, _) => k.pause_until(now.saturating_add(wait_ns), now),
-            (Verdict::Done, _) if has_quota => {}
-            (_, Some(pause)) => {
-                // The pause is already clamped to max_wait; its jitter never takes it past
-                // max_wait, or every request queued after it would fail at once.
-                let room = self.inner.config.max_wait_ns.saturating_sub(pause);
-                let cap = (pause / 10)
-                    .min(self.inner.config.pause_jitter_max_ns)
-                    .min(room);
-                let jitter = if cap == 0 {
-                    0
-                } else {
-                    lock(&self.inner.jitter).between(0, cap)
-                };
-                tracing::info!(key = %key, pause_ms = pause / 1_000_000, jitter_ms = jitter / 1_000_000, "server asked to pause");
-                k.pause_until(now.saturating_add(pause).saturating_add(jitter), now);
-            }
-            (_, None) => {}
-        }
-        if learn {
-            let pacing = match (has_quota, fb.remaining, fb.reset_ns) {
-                (false, Some(r), Some(t)) if r > 0 && t > 0 => {
-                    Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
-                }
-                _ => None,
-            };
-            k.set_pacing(pacing, now);
+        if let Some(until) = changed.paused_until {
+            tracing::info!(key = %key, pause_ms = until.saturating_sub(now) / 1_000_000, "server asked to pause");
         }
     }
 
@@ -283,7 +230,7 @@ impl<R: Runtime> Client<R> {
         let runtime = inner.limiter.runtime();
         let config = &inner.config;
         let key = transport.key(&request);
-        let breaker = self.breaker(&key);
+        let handle = inner.limiter.key(&key);
         let policy = RetryPolicy {
             backoff: config.backoff,
             retry_non_idempotent: config.retry_non_idempotent,
@@ -293,7 +240,10 @@ impl<R: Runtime> Client<R> {
         if config.learn {
             // A key with no quota that has never heard from its server sends this request
             // alone: its answer may teach the quota before the others go.
-            inner.limiter.key(&key).probe_if_unknown();
+            handle.update(runtime.now_ns(), |m| {
+                m.probe_if_unknown();
+                ((), Changed::default())
+            });
         }
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
@@ -303,11 +253,13 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = transport.try_clone(&request);
             let before = runtime.now_ns();
-            if let Some(b) = &breaker {
-                if let BreakerState::Open { retry_in_ns } = b.state(before) {
-                    let error = ClientError::CircuitOpen { retry_in_ns };
-                    return self.finish(last.unwrap_or(Err(error)), &call, waited_ns);
-                }
+            let open = handle.read(|m| match m.breaker().map(|b| b.state(before)) {
+                Some(BreakerState::Open { retry_in_ns }) => Some(retry_in_ns),
+                _ => None,
+            });
+            if let Some(retry_in_ns) = open {
+                let error = ClientError::CircuitOpen { retry_in_ns };
+                return self.finish(last.unwrap_or(Err(error)), &call, waited_ns);
             }
             let permit = match inner.limiter.acquire(&key).await {
                 Ok(p) => p,
@@ -315,7 +267,7 @@ impl<R: Runtime> Client<R> {
             };
             let now = runtime.now_ns();
             waited_ns = waited_ns.saturating_add(now - before);
-            let probe = match breaker.as_ref().map(|b| b.acquire(now)) {
+            let probe = match handle.read(|m| m.breaker().map(|b| b.acquire(now))) {
                 None => None,
                 Some(Ok(p)) => Some(p),
                 Some(Err(open)) => {
@@ -330,7 +282,7 @@ impl<R: Runtime> Client<R> {
             let result = self.send(transport, request).await;
             drop(permit);
             let now = runtime.now_ns();
-            inner.limiter.key(&key).heard_from_server();
+
             let (step, outcome): (Step, Outcome<T>) = match result {
                 Err(error) => {
                     let attempt = match &error {
@@ -339,7 +291,10 @@ impl<R: Runtime> Client<R> {
                             permanent: transport.is_permanent(e),
                         },
                     };
-                    report(&breaker, probe, attempt, now);
+                    handle.update(now, |m| {
+                        report(m, probe, attempt, now);
+                        ((), m.on_failure())
+                    });
                     let step = call.next(attempt, replay.is_some(), inner.budget.as_ref(), now);
                     (step, Err(error.into()))
                 }
@@ -361,7 +316,7 @@ impl<R: Runtime> Client<R> {
                         status,
                         interpretation: &interp,
                     };
-                    report(&breaker, probe, attempt, now);
+                    handle.read(|m| report(m, probe, attempt, now));
                     let step = call.next(attempt, replay.is_some(), inner.budget.as_ref(), now);
                     (step, Ok(response))
                 }
@@ -447,13 +402,8 @@ impl<R: Runtime> Client<R> {
 type Outcome<T> = Result<<T as Transport>::Response, ClientError<<T as Transport>::Error>>;
 
 /// Tells the key's breaker how an attempt went (the core decides what counts as a failure).
-fn report(
-    breaker: &Option<Arc<CircuitBreaker>>,
-    probe: Option<Permit>,
-    attempt: Attempt<'_>,
-    now: u64,
-) {
-    if let (Some(b), Some(p)) = (breaker, probe) {
+fn report(key: &KeyMachine<Vec<Tier>>, probe: Option<Permit>, attempt: Attempt<'_>, now: u64) {
+    if let (Some(b), Some(p)) = (key.breaker(), probe) {
         if breaker_success(attempt) {
             b.on_success(p, now);
         } else {

@@ -5,6 +5,7 @@ use std::fmt;
 use headway_core::backoff::BackoffError;
 use headway_core::breaker::BreakerError;
 use headway_core::budget::BudgetError;
+use headway_core::key::KeyError;
 use headway_core::TiersError;
 
 use crate::key::AcquireError;
@@ -37,6 +38,16 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl From<KeyError> for ConfigError {
+    fn from(e: KeyError) -> ConfigError {
+        match e {
+            KeyError::Tiers(e) => ConfigError::Tiers(e),
+            KeyError::ZeroInFlight => ConfigError::ZeroConcurrency,
+            KeyError::Breaker(e) => ConfigError::Breaker(e),
+        }
+    }
+}
 
 /// Why a call through the [`crate::Client`] produced no response.
 #[derive(Debug)]

@@ -1,5 +1,6 @@
-//! One key's scheduler: a FIFO queue of waiters in front of a multi-tier GCRA limiter, a
-//! pause set by server feedback, and an in-flight count.
+//! One key's scheduler: a FIFO queue of waiters in front of the core's per-key state machine
+//! ([`KeyMachine`]), which holds the quotas, tiers, pause, probe, in-flight count and breaker
+//! and makes every decision about them.
 //!
 //! Only the waiter at the head of the queue looks at the clock. It computes when its request
 //! conforms, sleeps once until then, and commits; then it wakes the next waiter, which becomes
@@ -16,22 +17,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use headway_core::{Quota, Refusal, Schedule, Tiers};
+use headway_core::key::{Changed, KeyError, KeyMachine, KeyPolicy, QuotaSource, Tier};
+use headway_core::{Impossible, Quota, Schedule};
 
 use crate::lock;
 use crate::runtime::Runtime;
 use crate::slots::Slots;
-
-/// Where a key's quotas came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaSource {
-    /// No quota: the key is limited only by pauses and in-flight caps until one is learned.
-    None,
-    /// Configured by the caller.
-    Configured,
-    /// Learned from the server's `RateLimit-Policy` or pacing headers.
-    Learned,
-}
 
 /// Why an acquisition failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,95 +124,42 @@ struct Waiter {
     failed: Option<AcquireError>,
 }
 
-/// The mutable state of one key, behind the key's lock.
+/// The state of one key behind the key's lock: the core's machine, which decides, and the
+/// FIFO queue of waiters in front of it.
 #[derive(Debug)]
 pub(crate) struct KeyState {
-    limiter: Option<Tiers>,
-    configured: Vec<Quota>,
-    learned: Vec<Quota>,
-    pacing: Option<Quota>,
-    pause_until: u64,
+    machine: KeyMachine<Vec<Tier>>,
     queue: BTreeMap<u64, Waiter>,
     /// The rate state once every queued waiter has had its turn, as planned; `None` when
     /// something changed since and it must be planned again.
     tail: Option<Schedule>,
     next_ticket: u64,
-    in_flight: u32,
-    max_in_flight: Option<u32>,
-    /// No quota yet and nothing heard from the server: one request at a time, so the first
-    /// response can teach the quota before a whole window of requests hits an unknown limit.
-    probing: bool,
-    /// The server has answered (or failed) a request on this key at least once.
-    heard: bool,
 }
 
 impl KeyState {
-    /// The quotas that apply: configured ones win over learned ones; a pacing quota derived
-    /// from `remaining`/`reset` is added as one more tier.
-    fn effective(&self) -> Vec<Quota> {
-        let base = if self.configured.is_empty() {
-            &self.learned
-        } else {
-            &self.configured
-        };
-        let mut all: Vec<Quota> = base.clone();
-        if let Some(p) = self.pacing {
-            all.push(p);
-        }
-        all.truncate(headway_core::MAX_TIERS);
-        all
-    }
-
-    /// Rebuilds the limiter after a quota change, keeping the state of tiers that remain.
-    fn rebuild(&mut self) {
-        let quotas = self.effective();
-        match (&mut self.limiter, quotas.is_empty()) {
-            (_, true) => self.limiter = None,
-            (Some(tiers), false) => {
-                // The list is non-empty and at most MAX_TIERS long, so this cannot fail.
-                let _ = tiers.set_quotas(&quotas);
-            }
-            (None, false) => self.limiter = Tiers::new(&quotas).ok(),
-        }
-    }
-
     /// When `n` cells would go if every waiter on `ahead` had gone at its turn, admitting
-    /// them on `ahead` (never before `now` or the pause).
-    fn plan_turn(
-        &self,
-        ahead: &mut Option<Schedule>,
-        n: u32,
-        now: u64,
-    ) -> Result<u64, AcquireError> {
-        let at = now.max(self.pause_until);
-        match (&self.limiter, ahead) {
-            (Some(tiers), Some(schedule)) => {
-                tiers
-                    .plan_on(schedule, n, at)
-                    .map_err(|i| AcquireError::Impossible {
-                        n: i.n,
-                        burst: i.burst,
-                    })
-            }
-            _ => Ok(at),
-        }
+    /// them on `ahead`.
+    fn plan_turn(&self, ahead: &mut Schedule, n: u32, now: u64) -> Result<u64, AcquireError> {
+        self.machine
+            .plan_on(ahead, n, now)
+            .map_err(AcquireError::from)
     }
 
     /// Plans every queued waiter's turn again from the state as it is, in queue order. A
     /// waiter whose turn now falls past its deadline is failed and woken at once (it takes
     /// no turn). Returns the state once all the others have had theirs.
-    fn replan(&mut self, now: u64) -> Option<Schedule> {
-        let mut ahead = self.limiter.as_ref().map(Tiers::schedule);
+    fn replan(&mut self, now: u64) -> Schedule {
+        let mut ahead = self.machine.schedule();
         let mut queue = std::mem::take(&mut self.queue);
         for waiter in queue.values_mut().filter(|w| w.failed.is_none()) {
-            let turn = match self.plan_turn(&mut ahead, waiter.n, now) {
+            let failed = match self.plan_turn(&mut ahead, waiter.n, now) {
                 Ok(turn) if turn <= waiter.deadline => continue,
                 Ok(turn) => AcquireError::WaitTooLong {
                     wait_ns: turn - waiter.queued_at,
                 },
                 Err(impossible) => impossible,
             };
-            waiter.failed = Some(turn);
+            waiter.failed = Some(failed);
             if let Some(w) = &waiter.waker {
                 w.wake_by_ref();
             }
@@ -230,23 +168,22 @@ impl KeyState {
         ahead
     }
 
-    /// Something changed the plan (a pause, a quota): waiters re-plan, and those that can no
-    /// longer go within their `max_wait` fail now.
-    fn changed(&mut self, now: u64) {
-        self.tail = None;
-        if !self.queue.is_empty() {
-            self.tail = self.replan(now);
+    /// Applies what an event changed: waiters re-plan, and those that can no longer go
+    /// within their `max_wait` fail now.
+    fn apply(&mut self, changed: Changed, now: u64) {
+        if changed.replan {
+            self.tail = (!self.queue.is_empty()).then(|| self.replan(now));
+            self.wake_head();
         }
-        self.wake_head();
     }
 
     /// Queues a waiter for `n` cells at `now`, or refuses it at once when its turn, behind
     /// every waiter already queued, would come later than `max_wait_ns` from now.
     fn enqueue(&mut self, n: u32, now: u64, max_wait_ns: u64) -> Result<u64, AcquireError> {
-        if self.tail.is_none() {
-            self.tail = self.replan(now);
-        }
-        let mut tail = self.tail;
+        let mut tail = match self.tail {
+            Some(tail) => tail,
+            None => self.replan(now),
+        };
         let turn = self.plan_turn(&mut tail, n, now)?;
         let deadline = now.saturating_add(max_wait_ns);
         if turn > deadline {
@@ -254,7 +191,7 @@ impl KeyState {
                 wait_ns: turn - now,
             });
         }
-        self.tail = tail;
+        self.tail = Some(tail);
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let waiter = Waiter {
@@ -278,45 +215,25 @@ impl KeyState {
         }
     }
 
-    /// When `n` cells conform (never before `now`), or why they never will.
-    fn ready_at(&self, n: u32, now: u64) -> Result<u64, AcquireError> {
-        let at = now.max(self.pause_until);
-        match &self.limiter {
-            None => Ok(at),
-            Some(tiers) => match tiers.peek_n(n, at) {
-                Ok(()) => Ok(at),
-                Err(Refusal::Later(d)) => Ok(d.ready_at()),
-                Err(Refusal::Never(i)) => Err(AcquireError::Impossible {
-                    n: i.n,
-                    burst: i.burst,
-                }),
-            },
-        }
-    }
-
-    /// Commits `n` cells at `now`; the caller has checked that they conform.
+    /// Admits `n` cells at `now`; the caller has checked that they conform.
     fn commit(&mut self, n: u32, now: u64) {
-        if let Some(tiers) = &self.limiter {
-            let admitted = tiers.check_n(n, now);
-            debug_assert!(admitted.is_ok(), "committed a request that did not conform");
-            // Admitted later than planned (a late wake), the tail moved: plan it again.
-            self.tail = None;
-        }
-        self.in_flight += 1;
-    }
-
-    fn has_capacity(&self) -> bool {
-        let cap = if self.probing {
-            Some(1)
-        } else {
-            self.max_in_flight
-        };
-        cap.map_or(true, |max| self.in_flight < max)
+        self.machine.commit(n, now);
+        // Admitted later than planned (a late wake), the tail moved: plan it again.
+        self.tail = None;
     }
 
     fn wake_head(&self) {
         if let Some((_, Waiter { waker: Some(w), .. })) = self.queue.first_key_value() {
             w.wake_by_ref();
+        }
+    }
+}
+
+impl From<Impossible> for AcquireError {
+    fn from(i: Impossible) -> AcquireError {
+        AcquireError::Impossible {
+            n: i.n,
+            burst: i.burst,
         }
     }
 }
@@ -330,29 +247,19 @@ pub(crate) struct Key {
 
 impl Key {
     pub(crate) fn new(
-        configured: Vec<Quota>,
-        max_in_flight: Option<u32>,
+        configured: &[Quota],
+        policy: &KeyPolicy,
         global: Option<Arc<Slots>>,
-    ) -> Key {
-        let mut state = KeyState {
-            limiter: None,
-            configured,
-            learned: Vec::new(),
-            pacing: None,
-            pause_until: 0,
-            queue: BTreeMap::new(),
-            tail: None,
-            next_ticket: 0,
-            in_flight: 0,
-            max_in_flight,
-            probing: false,
-            heard: false,
-        };
-        state.rebuild();
-        Key {
-            state: Mutex::new(state),
+    ) -> Result<Key, KeyError> {
+        Ok(Key {
+            state: Mutex::new(KeyState {
+                machine: KeyMachine::new(configured, policy)?,
+                queue: BTreeMap::new(),
+                tail: None,
+                next_ticket: 0,
+            }),
             global,
-        }
+        })
     }
 
     /// Queues a waiter for `n` cells. A waiter that can never go within `max_wait_ns` of
@@ -385,7 +292,10 @@ impl Key {
         max_wait_ns: u64,
     ) -> Result<Permit, TryAcquireError> {
         let mut st = lock(&self.state);
-        let ready = st.ready_at(n, now).map_err(TryAcquireError::Never)?;
+        let ready = st
+            .machine
+            .ready_at(n, now)
+            .map_err(|i| TryAcquireError::Never(i.into()))?;
         let wait_ns = ready - now;
         if wait_ns > max_wait_ns {
             return Err(TryAcquireError::Never(AcquireError::WaitTooLong {
@@ -395,7 +305,7 @@ impl Key {
         if wait_ns > 0 || !st.queue.is_empty() {
             return Err(TryAcquireError::NotYet { wait_ns });
         }
-        if !st.has_capacity() {
+        if !st.machine.may_send() {
             return Err(TryAcquireError::AtCapacity);
         }
         if let Some(g) = &self.global {
@@ -409,112 +319,38 @@ impl Key {
         })
     }
 
-    /// Nothing is admitted on this key before `until`; every queued waiter re-plans, and
-    /// those it pushes past their `max_wait` fail at once.
-    pub(crate) fn pause_until(&self, until: u64, now: u64) {
+    /// Runs one event through the key's machine under its lock, and lets waiters re-plan
+    /// when it changed their plan.
+    pub(crate) fn update<T>(
+        &self,
+        now: u64,
+        event: impl FnOnce(&mut KeyMachine<Vec<Tier>>) -> (T, Changed),
+    ) -> T {
         let mut st = lock(&self.state);
-        if until > st.pause_until {
-            st.pause_until = until;
-            st.changed(now);
-        }
+        let (out, changed) = event(&mut st.machine);
+        st.apply(changed, now);
+        out
     }
 
-    /// Installs quotas learned from the server (ignored while configured quotas exist).
-    ///
-    /// When these are the key's first quotas, the requests already sent without one (the one
-    /// that taught them, and any still in flight) are charged at `now`, so the next request
-    /// is spaced after them rather than sent at once into a limit they already used.
-    pub(crate) fn set_learned(&self, quotas: &[Quota], now: u64) -> bool {
-        let mut st = lock(&self.state);
-        if st.learned == quotas {
-            return false;
-        }
-        let first = st.learned.is_empty() && st.configured.is_empty();
-        st.learned = quotas.to_vec();
-        st.rebuild();
-        if first {
-            if let Some(tiers) = &st.limiter {
-                for _ in 0..=st.in_flight {
-                    // Charging, not asking: the slot is taken whatever `ready_at` says, and
-                    // never given back.
-                    let charged = tiers.reserve_n(1, now);
-                    debug_assert!(charged.is_ok(), "one cell always fits");
-                }
-            }
-        }
-        st.changed(now);
-        true
+    /// Reads the key's machine under its lock.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&KeyMachine<Vec<Tier>>) -> T) -> T {
+        read(&lock(&self.state).machine)
     }
 
-    /// A request is about to be sent on this key: if the key has no quota and has never
-    /// heard from its server, it probes (one request in flight) until the server answers.
-    pub(crate) fn probe_if_unknown(&self) {
-        let mut st = lock(&self.state);
-        if !st.heard && st.configured.is_empty() && st.learned.is_empty() {
-            st.probing = true;
-        }
-    }
-
-    /// Records that the server has answered (or failed) once: the key stops probing.
-    pub(crate) fn heard_from_server(&self) {
-        let mut st = lock(&self.state);
-        st.heard = true;
-        if st.probing {
-            st.probing = false;
-            st.wake_head();
-        }
-    }
-
-    /// Installs (or removes) the pacing tier derived from `remaining`/`reset`.
-    pub(crate) fn set_pacing(&self, pacing: Option<Quota>, now: u64) {
-        let mut st = lock(&self.state);
-        if st.pacing != pacing {
-            st.pacing = pacing;
-            st.rebuild();
-            st.changed(now);
-        }
-    }
-
-    /// Replaces the configured quotas.
-    pub(crate) fn set_configured(&self, quotas: &[Quota], now: u64) {
-        let mut st = lock(&self.state);
-        st.configured = quotas.to_vec();
-        st.rebuild();
-        st.changed(now);
-    }
-
-    /// True when the key has a configured or learned quota (pacing alone does not count).
-    pub(crate) fn has_quota(&self) -> bool {
-        let st = lock(&self.state);
-        !st.configured.is_empty() || !st.learned.is_empty()
-    }
-
-    /// True when dropping this key loses nothing: no waiters, nothing in flight, no pause
-    /// or rate state pending, nothing learned.
+    /// True when dropping this key loses nothing: no waiters, and the machine idle.
     pub(crate) fn is_idle(&self, now: u64) -> bool {
         let st = lock(&self.state);
-        st.queue.is_empty()
-            && st.in_flight == 0
-            && st.pause_until <= now
-            && st.learned.is_empty()
-            && st.pacing.is_none()
-            && st.limiter.as_ref().map_or(true, |t| t.is_idle(now))
+        st.queue.is_empty() && st.machine.is_idle(now)
     }
 
     pub(crate) fn snapshot(&self, now: u64) -> KeySnapshot {
         let st = lock(&self.state);
         KeySnapshot {
-            quotas: st.effective(),
-            source: if !st.configured.is_empty() {
-                QuotaSource::Configured
-            } else if !st.learned.is_empty() {
-                QuotaSource::Learned
-            } else {
-                QuotaSource::None
-            },
-            paused_for_ns: st.pause_until.saturating_sub(now),
+            quotas: st.machine.quotas().collect(),
+            source: st.machine.source(),
+            paused_for_ns: st.machine.paused_until().saturating_sub(now),
             queued: st.queue.len(),
-            in_flight: st.in_flight,
+            in_flight: st.machine.in_flight(),
         }
     }
 
@@ -523,7 +359,7 @@ impl Key {
             g.release();
         }
         let mut st = lock(&self.state);
-        st.in_flight -= 1;
+        st.machine.release();
         st.wake_head();
     }
 }
@@ -570,6 +406,8 @@ impl<R: Runtime> Acquire<R> {
     /// Leaves the queue for good, waking the next head.
     fn finish(&mut self, st: &mut KeyState) {
         self.done = true;
+        // Its timer goes with it.
+        self.sleep = None;
         if st.queue.remove(&self.ticket).is_some() {
             // Those behind it move up: their turns are planned again when next needed.
             st.tail = None;
@@ -618,7 +456,7 @@ impl<R: Runtime> Future for Acquire<R> {
                 st.park(this.ticket, cx.waker());
                 return Poll::Pending;
             }
-            let ready_at = match st.ready_at(this.n, now) {
+            let ready_at = match st.machine.ready_at(this.n, now).map_err(AcquireError::from) {
                 Ok(t) => t,
                 Err(e) => {
                     this.finish(&mut st);
@@ -650,7 +488,7 @@ impl<R: Runtime> Future for Acquire<R> {
                 }
             }
             this.sleep = None;
-            if !st.has_capacity() {
+            if !st.machine.may_send() {
                 // Woken by the next permit released on this key.
                 st.park(this.ticket, cx.waker());
                 drop(st);

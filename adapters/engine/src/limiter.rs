@@ -5,7 +5,8 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use headway_core::{Quota, Tiers};
+use headway_core::key::{Changed, KeyMachine, KeyPolicy, Tier};
+use headway_core::Quota;
 
 use crate::error::ConfigError;
 
@@ -33,8 +34,7 @@ pub struct LimiterBuilder<K, R> {
     quotas: Vec<Quota>,
     per_key: HashMap<K, Vec<Quota>>,
     concurrency: Option<usize>,
-    per_key_concurrency: Option<u32>,
-    max_wait_ns: u64,
+    policy: KeyPolicy,
 }
 
 impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
@@ -58,7 +58,15 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
 
     /// Caps requests in flight per key.
     pub fn per_key_concurrency(mut self, cap: u32) -> Self {
-        self.per_key_concurrency = Some(cap);
+        self.policy.max_in_flight = Some(cap);
+        self
+    }
+
+    /// What every key shares: in-flight cap, breaker, learning, pause jitter (the builder's
+    /// other settings override the matching fields). Default: [`KeyPolicy::default`]
+    /// without a breaker (a plain limiter sends nothing itself; the client sets one).
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -68,18 +76,16 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
     /// pause or quota change pushes past it. A turn exactly `max_wait` away is granted; time
     /// spent waiting for an in-flight slot is not counted. Default: 10 minutes.
     pub fn max_wait_ns(mut self, max_wait_ns: u64) -> Self {
-        self.max_wait_ns = max_wait_ns;
+        self.policy.max_wait_ns = max_wait_ns;
         self
     }
 
     /// Checks the configuration and builds the limiter.
     pub fn build(self) -> Result<Limiter<K, R>, ConfigError> {
         for quotas in std::iter::once(&self.quotas).chain(self.per_key.values()) {
-            if !quotas.is_empty() {
-                Tiers::new(quotas).map_err(ConfigError::Tiers)?;
-            }
+            KeyMachine::<Vec<Tier>>::new(quotas, &self.policy)?;
         }
-        if self.concurrency == Some(0) || self.per_key_concurrency == Some(0) {
+        if self.concurrency == Some(0) {
             return Err(ConfigError::ZeroConcurrency);
         }
         Ok(Limiter {
@@ -87,8 +93,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
                 runtime: self.runtime,
                 quotas: self.quotas,
                 per_key: self.per_key,
-                per_key_concurrency: self.per_key_concurrency,
-                max_wait_ns: self.max_wait_ns,
+                policy: self.policy,
                 global: self.concurrency.map(|c| Arc::new(Slots::new(c))),
                 keys: Mutex::new(KeyMap {
                     keys: HashMap::new(),
@@ -125,8 +130,7 @@ struct Inner<K, R> {
     runtime: R,
     quotas: Vec<Quota>,
     per_key: HashMap<K, Vec<Quota>>,
-    per_key_concurrency: Option<u32>,
-    max_wait_ns: u64,
+    policy: KeyPolicy,
     global: Option<Arc<Slots>>,
     keys: Mutex<KeyMap<K>>,
 }
@@ -146,8 +150,10 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             quotas: Vec::new(),
             per_key: HashMap::new(),
             concurrency: None,
-            per_key_concurrency: None,
-            max_wait_ns: 600 * headway_core::NANOS_PER_SEC,
+            policy: KeyPolicy {
+                breaker: None,
+                ..KeyPolicy::default()
+            },
         }
     }
 
@@ -158,7 +164,12 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
 
     /// The longest an acquisition may wait.
     pub fn max_wait_ns(&self) -> u64 {
-        self.inner.max_wait_ns
+        self.inner.policy.max_wait_ns
+    }
+
+    /// What every key shares.
+    pub fn key_policy(&self) -> &KeyPolicy {
+        &self.inner.policy
     }
 
     /// The key's state, created if needed. Idle keys are swept as the map grows, so memory
@@ -180,11 +191,10 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             .get(key)
             .unwrap_or(&self.inner.quotas)
             .clone();
-        let k = Arc::new(Key::new(
-            quotas,
-            self.inner.per_key_concurrency,
-            self.inner.global.clone(),
-        ));
+        // Checked when the limiter was built and in `set_quotas`.
+        let k = Key::new(&quotas, &self.inner.policy, self.inner.global.clone())
+            .expect("quotas checked at construction");
+        let k = Arc::new(k);
         map.keys.insert(key.clone(), Arc::clone(&k));
         k
     }
@@ -198,7 +208,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
     /// smaller requests queued after it.
     pub fn acquire_n(&self, key: &K, n: u32) -> Acquire<R> {
         self.key(key)
-            .acquire(self.inner.runtime.clone(), n, self.inner.max_wait_ns)
+            .acquire(self.inner.runtime.clone(), n, self.inner.policy.max_wait_ns)
     }
 
     /// A permit now, or why not. Never jumps the queue.
@@ -209,24 +219,25 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
     /// `n` cells now, or why not.
     pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<Permit, TryAcquireError> {
         let now = self.inner.runtime.now_ns();
-        self.key(key).try_acquire(now, n, self.inner.max_wait_ns)
+        self.key(key)
+            .try_acquire(now, n, self.inner.policy.max_wait_ns)
     }
 
     /// Admits nothing on `key` before `until_ns`; every queued waiter re-plans. Other keys
     /// are untouched.
     pub fn pause_until(&self, key: &K, until_ns: u64) {
-        self.key(key)
-            .pause_until(until_ns, self.inner.runtime.now_ns());
+        let now = self.inner.runtime.now_ns();
+        self.key(key).update(now, |m| ((), m.pause_until(until_ns)));
     }
 
     /// Sets `key`'s quotas at runtime, keeping its state.
     pub fn set_quotas(&self, key: &K, quotas: &[Quota]) -> Result<(), ConfigError> {
-        if !quotas.is_empty() {
-            Tiers::new(quotas).map_err(ConfigError::Tiers)?;
-        }
+        let now = self.inner.runtime.now_ns();
         self.key(key)
-            .set_configured(quotas, self.inner.runtime.now_ns());
-        Ok(())
+            .update(now, |m| match m.set_configured(quotas) {
+                Ok(changed) => (Ok(()), changed),
+                Err(e) => (Err(e.into()), Changed::default()),
+            })
     }
 
     /// A snapshot of `key`.

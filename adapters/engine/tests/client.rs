@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use headway_core::backoff::{Backoff, Jitter};
 use headway_core::Quota;
 use headway_engine::testing::FakeRuntime;
@@ -217,21 +217,47 @@ fn retry_after_pauses_the_key_and_the_retry_waits_exactly_that_long() {
     assert_eq!(c.stats().rate_limited, 1);
 }
 
+/// The jitter on a server-requested pause is up to a tenth of it (here 300 ms of a 3 s
+/// `Retry-After`), never negative, and differs from client to client: twenty clients, each
+/// on a runtime whose seeds start at a different point, retry at twenty different times, all
+/// within `[3 s, 3.3 s]`, spread over both halves of that window.
 #[test]
 fn retry_after_is_jittered_upwards_only() {
-    for _ in 0..20 {
+    let mut retries = Vec::new();
+    for skip in 0..20 {
         let rt = FakeRuntime::new();
+        // Each call of `seed` gives the next seed: skipping some gives this client's jitter
+        // a seed no other sample's client had.
+        for _ in 0..skip * 1000 {
+            rt.seed();
+        }
         let c = client(&rt, ClientConfig::default());
         let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3")]);
-        rt.run(c.execute(&t, get("a", 0))).unwrap();
+        let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
         let times = t.times("a");
-        // Jitter is up to a tenth of the pause: the retry is in [3 s, 3.3 s].
+        assert_eq!(times.len(), 2, "{times:?}");
+        assert_eq!(times[0], 0);
+        assert_eq!(sent.waited_ns, times[1]);
+        retries.push(times[1]);
+    }
+    for &r in &retries {
         assert!(
-            (3 * S..=3300 * MS).contains(&times[1]),
-            "retried at {}",
-            times[1]
+            (3 * S..=3300 * MS).contains(&r),
+            "retried at {r}: {retries:?}"
         );
     }
+    let mut distinct = retries.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        retries.len(),
+        "jitter repeated: {retries:?}"
+    );
+    assert!(
+        retries.iter().any(|&r| r < 3150 * MS) && retries.iter().any(|&r| r > 3150 * MS),
+        "jitter not spread over [0, 300 ms]: {retries:?}"
+    );
 }
 
 #[test]
@@ -245,7 +271,8 @@ fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
         },
     );
     // The first request to "a" takes 100 ms and comes back 429, Retry-After 3, while two
-    // more requests to "a" are queued behind it. "b" is another key.
+    // more requests to "a" are queued behind it. At 200 ms, with the 429 received and the
+    // pause in force, one more request goes to "a" and one to "b", another key.
     let t = Script::new(&rt).on(
         "a",
         [Step::Slow(
@@ -254,25 +281,40 @@ fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
             vec![("Retry-After", "3".to_string())],
         )],
     );
-    let reqs = vec![get("a", 0), get("a", 1), get("a", 2), get("b", 3)];
-    let outs = rt.run(join_all(reqs.into_iter().map(|r| c.execute(&t, r))));
+    let first = join_all([get("a", 0), get("a", 1), get("a", 2)].map(|r| c.execute(&t, r)));
+    let after_the_429 = async {
+        rt.sleep_until(200 * MS).await;
+        assert_eq!(c.stats().rate_limited, 1, "the 429 has not arrived yet");
+        let paused = c.limiter().snapshot(&"a".to_string()).paused_for_ns;
+        assert_eq!(paused, 2900 * MS, "key a is not paused until 3.1 s");
+        let b = c.limiter().snapshot(&"b".to_string()).paused_for_ns;
+        assert_eq!(b, 0, "key b is paused too");
+        let (a, b) = join(c.execute(&t, get("a", 4)), c.execute(&t, get("b", 3))).await;
+        (a, rt.now_ns(), b)
+    };
+    let (outs, (a4, a4_done, b3)) = rt.run(join(first, after_the_429));
     assert!(outs
         .iter()
+        .chain([&a4, &b3])
         .all(|o| o.as_ref().unwrap().response.status == 200));
-    let sends = t.sends();
-    assert_eq!(sends[0], (0, "a", 0));
-    assert!(sends.contains(&(0, "b", 3)), "{sends:?}");
-    // Nothing else reached "a" before 100 ms + 3 s; the queued ones went first (FIFO), the
-    // retry after them.
-    let later: Vec<_> = sends.iter().filter(|s| s.1 == "a").skip(1).collect();
+    // "b" went at once, during "a"'s pause, without waiting.
+    assert_eq!(t.times("b"), vec![200 * MS]);
+    assert_eq!(b3.unwrap().waited_ns, 0);
+    // Nothing else reached "a" before 100 ms + 3 s; the queued ones went first (FIFO), then
+    // the retry, then the request that came during the pause.
+    let a_sends: Vec<_> = t.sends().into_iter().filter(|s| s.1 == "a").collect();
     assert_eq!(
-        later,
+        a_sends,
         vec![
-            &(3100 * MS, "a", 1),
-            &(3100 * MS, "a", 2),
-            &(3100 * MS, "a", 0)
+            (0, "a", 0),
+            (3100 * MS, "a", 1),
+            (3100 * MS, "a", 2),
+            (3100 * MS, "a", 0),
+            (3100 * MS, "a", 4),
         ]
     );
+    assert_eq!(a4.unwrap().waited_ns, 2900 * MS);
+    assert_eq!(a4_done, 3100 * MS);
 }
 
 #[test]
@@ -575,7 +617,8 @@ fn a_quota_is_learned_from_ratelimit_policy() {
     for w in times[1..].windows(2) {
         assert_eq!(w[1] - w[0], 100 * MS, "{times:?}");
     }
-    // A configured quota wins over a learned one.
+    // A configured quota and a learned one both apply: the stricter one paces the key,
+    // whichever it is. Configured 2/s, server 10/s: 500 ms apart.
     let c = client(
         &rt,
         ClientConfig {
@@ -591,9 +634,31 @@ fn a_quota_is_learned_from_ratelimit_policy() {
     let stats = c.stats();
     assert_eq!(
         stats.quotas("a"),
-        Some(&[Quota::per_second(2).unwrap()][..])
+        Some(
+            &[
+                Quota::per_second(2).unwrap(),
+                Quota::per_second(10).unwrap()
+            ][..]
+        )
     );
     assert_eq!(stats.keys[0].1.source, QuotaSource::Configured);
+    // Configured 20/s, server 10/s: the server's 10/s paces it, 100 ms apart, where the
+    // configured quota alone would send every 50 ms into 429s.
+    let c = client(
+        &rt,
+        ClientConfig {
+            quotas: vec![Quota::per_second(20).unwrap()],
+            ..config()
+        },
+    );
+    let policy = with_header(200, "RateLimit-Policy", "\"default\";q=10;w=1");
+    let t = Script::new(&rt).on("b", std::iter::repeat(policy).take(5));
+    let start = rt.now_ns();
+    rt.run(c.execute(&t, get("b", 0))).unwrap();
+    let reqs: Vec<_> = (1..5).map(|i| get("b", i)).collect();
+    rt.run(join_all(reqs.into_iter().map(|r| c.execute(&t, r))));
+    let times: Vec<u64> = t.times("b").iter().map(|t| t - start).collect();
+    assert_eq!(times, [0, 100 * MS, 200 * MS, 300 * MS, 400 * MS]);
 }
 
 #[test]

@@ -283,12 +283,17 @@ fn thousand_cancelled_waiters_leave_no_trace() {
     );
     // The rate slot at 1 s is still free: nothing was consumed by the cancelled waiters.
     rt.advance_to(S);
-    let permit = lim
-        .acquire(&"k")
+    let mut at_one = lim.acquire(&"k");
+    let permit = (&mut at_one)
         .now_or_never()
         .expect("the next acquire was delayed by cancelled waiters");
     drop(permit.unwrap());
-    assert_eq!(rt.now_ns(), S);
+    assert_eq!(
+        rt.next_timer(),
+        None,
+        "a granted acquire left a timer armed"
+    );
+    drop(at_one);
     // And the one after is exactly one interval later, not a thousand.
     let mut next = Probe::new(lim.acquire(&"k"));
     drive(&rt, std::slice::from_mut(&mut next));
@@ -563,15 +568,17 @@ fn a_wait_beyond_max_wait_fails_at_once() {
         .build()
         .unwrap();
     drop(lim.try_acquire(&"k").unwrap());
-    let r = lim
-        .acquire(&"k")
+    let mut refused = lim.acquire(&"k");
+    let r = (&mut refused)
         .now_or_never()
         .expect("WaitTooLong must be returned on the first poll, without sleeping");
     assert_eq!(
         r.unwrap_err(),
         AcquireError::WaitTooLong { wait_ns: 10 * S }
     );
-    assert_eq!(rt.now_ns(), 0);
+    // Refused, not sleeping: the waiter, still alive, has armed no timer.
+    assert_eq!(rt.next_timer(), None, "the refused waiter armed a timer");
+    drop(refused);
     assert_eq!(
         lim.try_acquire(&"k").unwrap_err(),
         TryAcquireError::Never(AcquireError::WaitTooLong { wait_ns: 10 * S })
@@ -680,7 +687,9 @@ fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
         r.unwrap_err(),
         AcquireError::WaitTooLong { wait_ns: 10 * S }
     );
-    assert_eq!(rt.now_ns(), S / 2);
+    // It failed there and then: it left the queue and no longer waits for its turn at 1 s.
+    assert_eq!(lim.snapshot(&"k").queued, 0);
+    assert_eq!(rt.next_timer(), None, "the failed waiter still sleeps");
 }
 
 #[test]

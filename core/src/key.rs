@@ -1,0 +1,597 @@
+//! [`KeyMachine`]: everything one key decides, as a plain state machine.
+//!
+//! One key (an origin such as `https://api.example.com`, or any name a caller limits by) has
+//! quotas in force and where they came from, the state of each of their tiers, a pause set by
+//! the server, the probe of a key whose quota is unknown, an in-flight count and cap, and a
+//! circuit breaker. A driver holds a `KeyMachine` under one lock and makes one call per
+//! event, passing `now` in; the machine never reads a clock and never allocates (its tier
+//! storage, [`TierBuf`], is the driver's choice).
+//!
+//! The questions and events:
+//! - [`KeyMachine::ready_at`]: when may `n` cells go (never before the pause), or never;
+//!   [`KeyMachine::plan_on`] the same for a request queued behind others;
+//! - [`KeyMachine::may_send`] and [`KeyMachine::commit`]: an admission takes its cells and an
+//!   in-flight slot; [`KeyMachine::release`] gives the slot back;
+//! - [`KeyMachine::on_response`] and [`KeyMachine::on_failure`]: what came back, with the
+//!   core's [`Interpretation`], teaches quotas, pauses the key, and paces it;
+//! - [`KeyMachine::breaker`]: the key's circuit breaker.
+//!
+//! The quotas in force are the configured ones *and* the learned ones (from
+//! `RateLimit-Policy`), each a tier, so the stricter always applies: a client told 20/s by
+//! its caller and 10/s by its server goes at 10/s. Without either, `remaining`/`reset` give a
+//! pacing tier that spreads what is left over what is left of the window.
+//!
+//! ```
+//! use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy};
+//! use headway_core::Quota;
+//!
+//! let policy = KeyPolicy::default();
+//! let mut key: KeyMachine<InlineTiers> =
+//!     KeyMachine::new(&[Quota::per_second(2).unwrap()], &policy).unwrap();
+//! assert_eq!(key.ready_at(1, 0), Ok(0));
+//! key.commit(1, 0);
+//! assert_eq!(key.ready_at(1, 0), Ok(500_000_000));
+//! ```
+
+use crate::backoff::SplitMix64;
+use crate::breaker::{BreakerError, CircuitBreaker};
+use crate::feedback::{Interpretation, Verdict};
+use crate::gcra::{plan, Impossible};
+use crate::quota::Quota;
+use crate::tiers::{Schedule, TiersError, MAX_TIERS};
+
+/// One tier of a key: a quota and its theoretical arrival time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier {
+    quota: Quota,
+    tat: u64,
+}
+
+impl Tier {
+    /// A fresh tier for `quota`.
+    pub const fn new(quota: Quota) -> Tier {
+        Tier { quota, tat: 0 }
+    }
+
+    /// The tier's quota.
+    pub const fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    fn timing(&self) -> (u64, u64) {
+        (self.quota.emission_interval_ns(), self.quota.tolerance_ns())
+    }
+}
+
+/// Storage for a key's tiers: inline ([`InlineTiers`], no allocation) or, with the `alloc`
+/// feature, a `Vec` sized to the tiers in force (what a keyed store holding many keys wants).
+pub trait TierBuf {
+    /// The tiers, in order.
+    fn tiers(&self) -> &[Tier];
+    /// The tiers, to update their state.
+    fn tiers_mut(&mut self) -> &mut [Tier];
+    /// Replaces the quotas (at most [`MAX_TIERS`]): tier `i` keeps its state if it existed.
+    fn replace(&mut self, quotas: &[Quota]);
+}
+
+/// Up to [`MAX_TIERS`] tiers inline: no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InlineTiers {
+    tiers: [Tier; MAX_TIERS],
+    len: usize,
+}
+
+/// What fills the unused slots of an [`InlineTiers`]; never read as a tier.
+const UNUSED: Tier = match Quota::from_nanos(1, 1) {
+    Ok(quota) => Tier::new(quota),
+    Err(_) => panic!("1 per nanosecond is a quota"),
+};
+
+impl Default for InlineTiers {
+    fn default() -> InlineTiers {
+        InlineTiers {
+            tiers: [UNUSED; MAX_TIERS],
+            len: 0,
+        }
+    }
+}
+
+impl TierBuf for InlineTiers {
+    fn tiers(&self) -> &[Tier] {
+        &self.tiers[..self.len]
+    }
+
+    fn tiers_mut(&mut self) -> &mut [Tier] {
+        &mut self.tiers[..self.len]
+    }
+
+    fn replace(&mut self, quotas: &[Quota]) {
+        let len = quotas.len().min(MAX_TIERS);
+        for (i, quota) in quotas[..len].iter().enumerate() {
+            let tat = if i < self.len { self.tiers[i].tat } else { 0 };
+            self.tiers[i] = Tier { quota: *quota, tat };
+        }
+        for slot in &mut self.tiers[len..] {
+            *slot = UNUSED;
+        }
+        self.len = len;
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl TierBuf for alloc::vec::Vec<Tier> {
+    fn tiers(&self) -> &[Tier] {
+        self
+    }
+
+    fn tiers_mut(&mut self) -> &mut [Tier] {
+        self
+    }
+
+    fn replace(&mut self, quotas: &[Quota]) {
+        let quotas = &quotas[..quotas.len().min(MAX_TIERS)];
+        self.truncate(quotas.len());
+        for (i, quota) in quotas.iter().enumerate() {
+            match self.get_mut(i) {
+                Some(tier) => tier.quota = *quota,
+                None => self.push(Tier::new(*quota)),
+            }
+        }
+        self.shrink_to_fit();
+    }
+}
+
+/// Where a key's quotas came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaSource {
+    /// No quota: the key is limited only by pauses and in-flight caps until one is learned.
+    None,
+    /// Configured by the caller (learned quotas, if any, apply too).
+    Configured,
+    /// Learned from the server's `RateLimit-Policy` or pacing headers.
+    Learned,
+}
+
+/// A circuit breaker's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// Consecutive failures that open the breaker. Default 5.
+    pub failure_threshold: u32,
+    /// How long it stays open before a probe, in nanoseconds. Default 10 s.
+    pub open_for_ns: u64,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> BreakerPolicy {
+        BreakerPolicy {
+            failure_threshold: 5,
+            open_for_ns: 10 * crate::NANOS_PER_SEC,
+        }
+    }
+}
+
+/// What every key of a limiter shares: its caps and how it reads its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// Requests in flight on one key. Default: no cap.
+    pub max_in_flight: Option<u32>,
+    /// The key's circuit breaker, or none. Default: [`BreakerPolicy::default`].
+    pub breaker: Option<BreakerPolicy>,
+    /// Learn quotas and pacing from response headers. Default true.
+    pub learn: bool,
+    /// The most jitter added to a server's pause (at most a tenth of the pause, and never
+    /// past `max_wait_ns`), so that many clients do not return at the same instant.
+    /// Default 1 s.
+    pub pause_jitter_max_ns: u64,
+    /// The longest wait a caller accepts, in nanoseconds. Default 10 minutes.
+    pub max_wait_ns: u64,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> KeyPolicy {
+        KeyPolicy {
+            max_in_flight: None,
+            breaker: Some(BreakerPolicy::default()),
+            learn: true,
+            pause_jitter_max_ns: crate::NANOS_PER_SEC,
+            max_wait_ns: crate::feedback::Options::DEFAULT_MAX_WAIT_NS,
+        }
+    }
+}
+
+/// Why a key could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyError {
+    /// More quotas than [`MAX_TIERS`].
+    Tiers(TiersError),
+    /// An in-flight cap of zero would never admit anything.
+    ZeroInFlight,
+    /// The breaker settings are inconsistent.
+    Breaker(BreakerError),
+}
+
+impl core::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KeyError::Tiers(e) => e.fmt(f),
+            KeyError::ZeroInFlight => f.write_str("in-flight cap must be at least 1"),
+            KeyError::Breaker(e) => write!(f, "circuit breaker: {e}"),
+        }
+    }
+}
+
+/// What an event changed, for the driver: wake waiters to plan again, log a lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Changed {
+    /// The rate plan changed (quotas, pacing, pause, probe ended): waiters must plan again.
+    pub replan: bool,
+    /// The quotas learned from the server changed.
+    pub learned: bool,
+    /// A pause now in force ends at this time.
+    pub paused_until: Option<u64>,
+}
+
+/// One key's state and decisions; see the [module documentation](self).
+#[derive(Debug)]
+pub struct KeyMachine<B: TierBuf = InlineTiers> {
+    tiers: B,
+    configured: u8,
+    learned: u8,
+    pacing: bool,
+    probing: bool,
+    heard: bool,
+    learn: bool,
+    in_flight: u32,
+    max_in_flight: u32,
+    pause_until: u64,
+    breaker: Option<CircuitBreaker>,
+}
+
+impl<B: TierBuf + Default> KeyMachine<B> {
+    /// A key limited by `configured` (possibly none: then it learns from its server).
+    pub fn new(configured: &[Quota], policy: &KeyPolicy) -> Result<KeyMachine<B>, KeyError> {
+        if configured.len() > MAX_TIERS {
+            return Err(KeyError::Tiers(TiersError::TooMany(configured.len())));
+        }
+        if policy.max_in_flight == Some(0) {
+            return Err(KeyError::ZeroInFlight);
+        }
+        let breaker = policy
+            .breaker
+            .map(|b| CircuitBreaker::new(b.failure_threshold, b.open_for_ns))
+            .transpose()
+            .map_err(KeyError::Breaker)?;
+        let mut tiers = B::default();
+        tiers.replace(configured);
+        Ok(KeyMachine {
+            tiers,
+            configured: configured.len() as u8,
+            learned: 0,
+            pacing: false,
+            probing: false,
+            heard: false,
+            learn: policy.learn,
+            in_flight: 0,
+            max_in_flight: policy.max_in_flight.unwrap_or(u32::MAX),
+            pause_until: 0,
+            breaker,
+        })
+    }
+}
+
+impl<B: TierBuf> KeyMachine<B> {
+    /// The quotas in force: configured, then learned, then the pacing tier.
+    pub fn quotas(&self) -> impl Iterator<Item = Quota> + '_ {
+        self.tiers.tiers().iter().map(Tier::quota)
+    }
+
+    /// Where the quotas came from.
+    pub fn source(&self) -> QuotaSource {
+        if self.configured > 0 {
+            QuotaSource::Configured
+        } else if self.learned > 0 || self.pacing {
+            QuotaSource::Learned
+        } else {
+            QuotaSource::None
+        }
+    }
+
+    /// True when a quota is configured or learned (a pacing tier alone does not count).
+    pub fn has_quota(&self) -> bool {
+        self.configured > 0 || self.learned > 0
+    }
+
+    /// The time before which nothing is admitted (0 when never paused).
+    pub fn paused_until(&self) -> u64 {
+        self.pause_until
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
+    /// The key's circuit breaker, if it has one.
+    pub fn breaker(&self) -> Option<&CircuitBreaker> {
+        self.breaker.as_ref()
+    }
+
+    /// When `n` cells may go: never before `now` or the pause; or never, when `n` exceeds a
+    /// tier's burst.
+    pub fn ready_at(&self, n: u32, now: u64) -> Result<u64, Impossible> {
+        self.earliest(&self.schedule(), n, now)
+    }
+
+    /// A copy of the rate state, to plan queued requests on with [`KeyMachine::plan_on`].
+    pub fn schedule(&self) -> Schedule {
+        let mut tats = [0; MAX_TIERS];
+        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+            tats[i] = tier.tat;
+        }
+        Schedule {
+            tats,
+            not_before: self.pause_until,
+        }
+    }
+
+    /// When `n` cells would go if every request planned on `schedule` before had gone at its
+    /// turn, admitting them on `schedule` then.
+    pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
+        let at = self.earliest(schedule, n, now)?;
+        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+            schedule.tats[i] = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
+        }
+        Ok(at)
+    }
+
+    fn earliest(&self, schedule: &Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
+        let mut at = now.max(schedule.not_before);
+        if n == 0 {
+            return Err(Impossible { n, burst: 0 });
+        }
+        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+            at = at.max(plan(schedule.tats[i], 0, tier.timing(), n, now)?.ready_at);
+        }
+        Ok(at)
+    }
+
+    /// True when the in-flight cap leaves room (one at a time while probing).
+    pub fn may_send(&self) -> bool {
+        let cap = if self.probing { 1 } else { self.max_in_flight };
+        self.in_flight < cap
+    }
+
+    /// Admits `n` cells at `now` and takes an in-flight slot. The driver has checked
+    /// [`KeyMachine::ready_at`] and [`KeyMachine::may_send`]; admitting earlier than allowed
+    /// still charges every tier as if at `now`.
+    pub fn commit(&mut self, n: u32, now: u64) {
+        for tier in self.tiers.tiers_mut() {
+            let (t_ns, _) = tier.timing();
+            let cells = u64::from(n).saturating_mul(t_ns);
+            tier.tat = tier.tat.max(now).saturating_add(cells);
+        }
+        self.in_flight = self.in_flight.saturating_add(1);
+    }
+
+    /// A request admitted by [`KeyMachine::commit`] has finished (or was never sent).
+    pub fn release(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Nothing is admitted before `until`; an earlier `until` never shortens a pause.
+    pub fn pause_until(&mut self, until: u64) -> Changed {
+        if until > self.pause_until {
+            self.pause_until = until;
+            return Changed {
+                replan: true,
+                learned: false,
+                paused_until: Some(until),
+            };
+        }
+        Changed::default()
+    }
+
+    /// Replaces the configured quotas at runtime (learned ones still apply), keeping state.
+    pub fn set_configured(&mut self, quotas: &[Quota]) -> Result<Changed, KeyError> {
+        let learned = self.learned_quotas();
+        let pacing = self.pacing_quota();
+        if quotas.len() + learned.len + usize::from(pacing.is_some()) > MAX_TIERS {
+            return Err(KeyError::Tiers(TiersError::TooMany(quotas.len())));
+        }
+        self.rebuild(quotas, learned.as_slice(), pacing);
+        Ok(Changed {
+            replan: true,
+            ..Changed::default()
+        })
+    }
+
+    /// A request is about to be sent: a key with no quota that has never heard from its
+    /// server sends one request at a time until the server answers, so that the first
+    /// response can teach the quota before a whole window of requests hits it.
+    pub fn probe_if_unknown(&mut self) {
+        if self.learn && !self.heard && !self.has_quota() {
+            self.probing = true;
+        }
+    }
+
+    /// A send on this key produced no response.
+    pub fn on_failure(&mut self) -> Changed {
+        self.heard_from_server()
+    }
+
+    /// A response came back at `now`, interpreted by [`crate::feedback::interpret`]:
+    /// learned quotas, a pause for every waiter, pacing from `remaining`/`reset`. `rng`
+    /// draws the pause's jitter.
+    ///
+    /// With a known quota (configured or learned), a *successful* response that leaves
+    /// `remaining == 0` neither pauses the key nor adds a pacing tier: the quota already
+    /// spaces the next request, and servers that report resets in whole seconds would
+    /// otherwise stall a fast key. A 429 or 503 with a wait pauses every waiter of the key.
+    /// Without a known quota the headers are all there is: `remaining` is spread over
+    /// `reset`, and `remaining == 0` pauses the key until the reset.
+    pub fn on_response(
+        &mut self,
+        interp: &Interpretation,
+        now: u64,
+        policy: &KeyPolicy,
+        rng: &mut SplitMix64,
+    ) -> Changed {
+        let mut changed = self.heard_from_server();
+        let fb = &interp.feedback;
+        if self.learn && !fb.policies.is_empty() && self.set_learned(interp, now) {
+            changed.replan = true;
+            changed.learned = true;
+        }
+        let has_quota = self.has_quota();
+        let pause = match (interp.verdict, fb.pause_ns) {
+            (Verdict::TooLong { wait_ns }, _) => Some(now.saturating_add(wait_ns)),
+            (Verdict::Done, _) if has_quota => None,
+            (_, Some(pause)) => {
+                let room = policy.max_wait_ns.saturating_sub(pause);
+                let cap = (pause / 10).min(policy.pause_jitter_max_ns).min(room);
+                let jitter = if cap == 0 { 0 } else { rng.between(0, cap) };
+                Some(now.saturating_add(pause).saturating_add(jitter))
+            }
+            (_, None) => None,
+        };
+        if let Some(until) = pause {
+            let p = self.pause_until(until);
+            changed.replan |= p.replan;
+            changed.paused_until = p.paused_until;
+        }
+        if self.learn {
+            let pacing = match (has_quota, fb.remaining, fb.reset_ns) {
+                (false, Some(r), Some(t)) if r > 0 && t > 0 => {
+                    Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
+                }
+                _ => None,
+            };
+            if pacing != self.pacing_quota() {
+                let configured = self.configured_quotas();
+                let learned = self.learned_quotas();
+                self.rebuild(configured.as_slice(), learned.as_slice(), pacing);
+                changed.replan = true;
+            }
+        }
+        changed
+    }
+
+    /// True when dropping this key loses nothing at `now`: nothing in flight, no pause, nothing
+    /// learned, every tier replenished, the breaker closed with no failure counted.
+    pub fn is_idle(&self, now: u64) -> bool {
+        self.in_flight == 0
+            && self.pause_until <= now
+            && self.learned == 0
+            && !self.pacing
+            && self.tiers.tiers().iter().all(|t| t.tat <= now)
+            && self.breaker.as_ref().map_or(true, |b| {
+                b.state(now)
+                    == crate::breaker::BreakerState::Closed {
+                        consecutive_failures: 0,
+                    }
+            })
+    }
+
+    fn heard_from_server(&mut self) -> Changed {
+        self.heard = true;
+        let was_probing = core::mem::replace(&mut self.probing, false);
+        Changed {
+            replan: was_probing,
+            ..Changed::default()
+        }
+    }
+
+    /// Installs the learned quotas of `interp`; tiers new to the key are charged at `now`
+    /// for the requests already sent (the one that taught them and any still in flight).
+    /// Returns whether anything changed.
+    fn set_learned(&mut self, interp: &Interpretation, now: u64) -> bool {
+        let mut learned = QuotaList::default();
+        for q in &interp.feedback.policies {
+            learned.push(q);
+        }
+        let room = MAX_TIERS - usize::from(self.configured);
+        learned.len = learned.len.min(room);
+        if learned.as_slice() == self.learned_quotas().as_slice() {
+            return false;
+        }
+        let before = usize::from(self.configured + self.learned);
+        let configured = self.configured_quotas();
+        self.rebuild(configured.as_slice(), learned.as_slice(), None);
+        // The server counted the requests already sent (the one that taught the quota, and
+        // any still in flight): a tier new to the key is charged for them.
+        let cells = self.in_flight.saturating_add(1);
+        for tier in self.tiers.tiers_mut().iter_mut().skip(before) {
+            let (t_ns, _) = tier.timing();
+            tier.tat = tier
+                .tat
+                .max(now)
+                .saturating_add(u64::from(cells).saturating_mul(t_ns));
+        }
+        true
+    }
+
+    fn configured_quotas(&self) -> QuotaList {
+        self.slice_quotas(0, usize::from(self.configured))
+    }
+
+    fn learned_quotas(&self) -> QuotaList {
+        let start = usize::from(self.configured);
+        self.slice_quotas(start, start + usize::from(self.learned))
+    }
+
+    fn pacing_quota(&self) -> Option<Quota> {
+        if self.pacing {
+            self.tiers.tiers().last().map(Tier::quota)
+        } else {
+            None
+        }
+    }
+
+    fn slice_quotas(&self, from: usize, to: usize) -> QuotaList {
+        let mut out = QuotaList::default();
+        for tier in &self.tiers.tiers()[from..to] {
+            out.push(tier.quota);
+        }
+        out
+    }
+
+    fn rebuild(&mut self, configured: &[Quota], learned: &[Quota], pacing: Option<Quota>) {
+        let mut all = QuotaList::default();
+        for q in configured.iter().chain(learned).chain(pacing.as_ref()) {
+            all.push(*q);
+        }
+        self.tiers.replace(all.as_slice());
+        self.configured = configured.len().min(all.len) as u8;
+        self.learned = learned.len().min(all.len - usize::from(self.configured)) as u8;
+        self.pacing = pacing.is_some() && all.len > usize::from(self.configured + self.learned);
+    }
+}
+
+/// Up to [`MAX_TIERS`] quotas on the stack, for rebuilding a key's tiers.
+#[derive(Debug, Clone, Copy)]
+struct QuotaList {
+    quotas: [Quota; MAX_TIERS],
+    len: usize,
+}
+
+impl Default for QuotaList {
+    fn default() -> QuotaList {
+        QuotaList {
+            quotas: [UNUSED.quota; MAX_TIERS],
+            len: 0,
+        }
+    }
+}
+
+impl QuotaList {
+    fn push(&mut self, q: Quota) {
+        if self.len < MAX_TIERS {
+            self.quotas[self.len] = q;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[Quota] {
+        &self.quotas[..self.len]
+    }
+}
