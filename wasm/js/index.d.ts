@@ -120,8 +120,10 @@ export interface KeyStats {
 export interface LimiterStats {
   /** Requests put on the wire by `fetch`, retries included. */
   sent: number;
-  /** `fetch` calls that ended with a response. */
+  /** `fetch` calls that ended with a successful response (status below 400). */
   succeeded: number;
+  /** `fetch` calls that ended with a response of status 400 or more (retries ran out, or the status is not retried). */
+  unsuccessful: number;
   /** 429 responses seen. */
   rateLimited: number;
   /** Retries made. */

@@ -233,7 +233,7 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
             Text::new("no response within ").n(ms_up(after_ns)).s(" ms"),
             &[("timeoutMs", ms_up(after_ns)), ("attempts", attempts)],
         ),
-        ClientError::WaitTooLong { wait_ns } => too_long(wait_ns, attempts),
+        ClientError::WaitTooLong { wait_ns, .. } => too_long(wait_ns, attempts),
         ClientError::CircuitOpen { retry_in_ns } => named(
             "CircuitOpenError",
             Text::new("circuit open: the server kept failing; next try in ")

@@ -145,6 +145,7 @@ impl RawLimiter {
         let out = Object::new();
         set(&out, "sent", s.sent as f64);
         set(&out, "succeeded", s.succeeded as f64);
+        set(&out, "unsuccessful", s.unsuccessful as f64);
         set(&out, "rateLimited", s.rate_limited as f64);
         set(&out, "retries", s.retries as f64);
         set(&out, "failed", s.failed as f64);

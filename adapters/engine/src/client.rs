@@ -18,6 +18,7 @@ use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, Tier};
 use headway_core::Quota;
 
 use crate::error::{ClientError, ConfigError, Failure};
+use crate::key::{AcquireError, Key};
 use crate::limiter::Limiter;
 use crate::lock;
 use crate::runtime::Runtime;
@@ -191,6 +192,7 @@ impl<R: Runtime> Client<R> {
         Stats {
             sent: Counters::read(&c.sent),
             succeeded: Counters::read(&c.succeeded),
+            unsuccessful: Counters::read(&c.unsuccessful),
             rate_limited: Counters::read(&c.rate_limited),
             retries: Counters::read(&c.retries),
             failed: Counters::read(&c.failed),
@@ -228,23 +230,20 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Sent<T::Response>, Failure<T::Error>> {
         let inner = &*self.inner;
         let runtime = inner.limiter.runtime();
-        let config = &inner.config;
         let key = transport.key(&request);
         let handle = inner.limiter.key(&key);
         let policy = RetryPolicy {
-            backoff: config.backoff,
-            retry_non_idempotent: config.retry_non_idempotent,
+            backoff: inner.config.backoff,
+            retry_non_idempotent: inner.config.retry_non_idempotent,
         };
         let mut call = Call::new(&policy, transport.is_idempotent(&request), runtime.seed());
         let mut waited_ns = 0u64;
-        if config.learn {
-            // A key with no quota that has never heard from its server sends this request
-            // alone: its answer may teach the quota before the others go.
-            handle.update(runtime.now_ns(), |m| {
-                m.probe_if_unknown();
-                ((), Changed::default())
-            });
-        }
+        // A key with no quota that has never heard from its server sends this request alone:
+        // its answer may teach the quota before the others go.
+        handle.update(runtime.now_ns(), |m| {
+            m.probe_if_unknown();
+            ((), Changed::default())
+        });
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.
@@ -253,86 +252,42 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = transport.try_clone(&request);
             let before = runtime.now_ns();
-            let open = handle.read(|m| match m.breaker().map(|b| b.state(before)) {
-                Some(BreakerState::Open { retry_in_ns }) => Some(retry_in_ns),
-                _ => None,
-            });
-            if let Some(retry_in_ns) = open {
-                let error = ClientError::CircuitOpen { retry_in_ns };
-                return self.finish(last.unwrap_or(Err(error)), &call, waited_ns);
-            }
-            let permit = match inner.limiter.acquire(&key).await {
-                Ok(p) => p,
-                Err(e) => return self.finish(last.unwrap_or(Err(e.into())), &call, waited_ns),
+            let (permit, probe) = match self.admit(&key, &handle, before).await {
+                Ok(admitted) => admitted,
+                Err(e) => {
+                    return self.finish(transport, last.unwrap_or(Err(e.into())), &call, waited_ns)
+                }
             };
             let now = runtime.now_ns();
             waited_ns = waited_ns.saturating_add(now - before);
-            let probe = match handle.read(|m| m.breaker().map(|b| b.acquire(now))) {
-                None => None,
-                Some(Ok(p)) => Some(p),
-                Some(Err(open)) => {
-                    let error = ClientError::CircuitOpen {
-                        retry_in_ns: open.retry_in_ns,
-                    };
-                    return self.finish(last.unwrap_or(Err(error)), &call, waited_ns);
-                }
-            };
             drop(last.take());
             Counters::bump(&inner.counters.sent);
             let result = self.send(transport, request).await;
             drop(permit);
-            let now = runtime.now_ns();
-
-            let (step, outcome): (Step, Outcome<T>) = match result {
-                Err(error) => {
-                    let attempt = match &error {
-                        SendError::Timeout(_) => Attempt::TimedOut,
-                        SendError::Transport(e) => Attempt::Failed {
-                            permanent: transport.is_permanent(e),
-                        },
-                    };
-                    handle.update(now, |m| {
-                        report(m, probe, attempt, now);
-                        ((), m.on_failure())
-                    });
-                    let step = call.next(attempt, replay.is_some(), inner.budget.as_ref(), now);
-                    (step, Err(error.into()))
-                }
-                Ok(response) => {
-                    let status = transport.status(&response);
-                    let headers = ResponseHeaders {
-                        transport,
-                        response: &response,
-                    };
-                    let options = feedback::Options {
-                        max_wait_ns: config.max_wait_ns,
-                    };
-                    let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
-                    self.apply_feedback(&key, &interp, now);
-                    if status == 429 {
-                        Counters::bump(&inner.counters.rate_limited);
-                    }
-                    let attempt = Attempt::Response {
-                        status,
-                        interpretation: &interp,
-                    };
-                    handle.read(|m| report(m, probe, attempt, now));
-                    let step = call.next(attempt, replay.is_some(), inner.budget.as_ref(), now);
-                    (step, Ok(response))
-                }
-            };
+            let (step, outcome, now) = self.hear(
+                transport,
+                &key,
+                &handle,
+                result,
+                probe,
+                &mut call,
+                replay.is_some(),
+            );
             let (after_ns, paused) = match step {
+                Step::Retry { after_ns, paused } => (after_ns, paused),
                 Step::Return(why) => {
                     if why == Why::BudgetSpent {
                         tracing::warn!(key = %key, "retry budget exhausted; returning the last result");
                     }
-                    return self.finish(outcome, &call, waited_ns);
+                    return self.finish(transport, outcome, &call, waited_ns);
                 }
                 Step::TooLong { wait_ns } => {
-                    let error = ClientError::WaitTooLong { wait_ns };
-                    return self.finish(Err(error), &call, waited_ns);
+                    let error = ClientError::WaitTooLong {
+                        wait_ns,
+                        server: true,
+                    };
+                    return self.finish(transport, Err(error), &call, waited_ns);
                 }
-                Step::Retry { after_ns, paused } => (after_ns, paused),
             };
             let Some(replay) = replay else {
                 unreachable!("the call machine retries only a replayable request");
@@ -350,18 +305,108 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The call's one result, counted.
-    fn finish<Resp, E>(
+    /// Waits for the key's turn (rate, pause, in-flight caps) and its breaker's leave: the
+    /// in-flight permit and, with a breaker, its permit to report the outcome with.
+    async fn admit(
         &self,
-        outcome: Result<Resp, ClientError<E>>,
+        key: &String,
+        handle: &Key,
+        before: u64,
+    ) -> Result<(crate::Permit, Option<Permit>), Admission> {
+        let open = handle.read(|m| match m.breaker().map(|b| b.state(before)) {
+            Some(BreakerState::Open { retry_in_ns }) => Some(retry_in_ns),
+            _ => None,
+        });
+        if let Some(retry_in_ns) = open {
+            return Err(Admission::CircuitOpen { retry_in_ns });
+        }
+        let permit = self.inner.limiter.acquire(key).await?;
+        let now = self.inner.limiter.runtime().now_ns();
+        match handle.read(|m| m.breaker().map(|b| b.acquire(now))) {
+            None => Ok((permit, None)),
+            Some(Ok(p)) => Ok((permit, Some(p))),
+            Some(Err(open)) => Err(Admission::CircuitOpen {
+                retry_in_ns: open.retry_in_ns,
+            }),
+        }
+    }
+
+    /// What one attempt's result means: the key's machine hears it (feedback, breaker), the
+    /// call's machine decides the next step. Returns the step, the outcome and the time.
+    #[allow(clippy::too_many_arguments)]
+    fn hear<T: Transport>(
+        &self,
+        transport: &T,
+        key: &String,
+        handle: &Key,
+        result: Result<T::Response, SendError<T::Error>>,
+        probe: Option<Permit>,
+        call: &mut Call,
+        replayable: bool,
+    ) -> (Step, Outcome<T>, u64) {
+        let inner = &*self.inner;
+        let runtime = inner.limiter.runtime();
+        let now = runtime.now_ns();
+        let budget = inner.budget.as_ref();
+        match result {
+            Err(error) => {
+                let attempt = match &error {
+                    SendError::Timeout(_) => Attempt::TimedOut,
+                    SendError::Transport(e) => Attempt::Failed {
+                        permanent: transport.is_permanent(e),
+                    },
+                };
+                handle.update(now, |m| {
+                    report(m, probe, attempt, now);
+                    ((), m.on_failure())
+                });
+                let step = call.next(attempt, replayable, budget, now);
+                (step, Err(error.into()), now)
+            }
+            Ok(response) => {
+                let status = transport.status(&response);
+                let headers = ResponseHeaders {
+                    transport,
+                    response: &response,
+                };
+                let options = feedback::Options {
+                    max_wait_ns: inner.config.max_wait_ns,
+                };
+                let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
+                self.apply_feedback(key, &interp, now);
+                if status == 429 {
+                    Counters::bump(&inner.counters.rate_limited);
+                }
+                let attempt = Attempt::Response {
+                    status,
+                    interpretation: &interp,
+                };
+                handle.read(|m| report(m, probe, attempt, now));
+                let step = call.next(attempt, replayable, budget, now);
+                (step, Ok(response), now)
+            }
+        }
+    }
+
+    /// The call's one result, counted: a response with a status below 400 is a success, one
+    /// of 400 or more is unsuccessful, and no response is a failure.
+    fn finish<T: Transport>(
+        &self,
+        transport: &T,
+        outcome: Outcome<T>,
         call: &Call,
         waited_ns: u64,
-    ) -> Result<Sent<Resp>, Failure<E>> {
+    ) -> Result<Sent<T::Response>, Failure<T::Error>> {
         let counters = &self.inner.counters;
         let attempts = call.attempts();
         match outcome {
             Ok(response) => {
-                Counters::bump(&counters.succeeded);
+                let counter = if transport.status(&response) < 400 {
+                    &counters.succeeded
+                } else {
+                    &counters.unsuccessful
+                };
+                Counters::bump(counter);
                 Ok(Sent {
                     response,
                     attempts,
@@ -408,6 +453,29 @@ fn report(key: &KeyMachine<Vec<Tier>>, probe: Option<Permit>, attempt: Attempt<'
             b.on_success(p, now);
         } else {
             b.on_failure(p, now);
+        }
+    }
+}
+
+/// Why a request was not admitted to the wire.
+enum Admission {
+    /// The key's limiter refused it (too long a wait, more cells than the burst).
+    Refused(AcquireError),
+    /// The key's breaker is open.
+    CircuitOpen { retry_in_ns: u64 },
+}
+
+impl From<AcquireError> for Admission {
+    fn from(e: AcquireError) -> Admission {
+        Admission::Refused(e)
+    }
+}
+
+impl<E> From<Admission> for ClientError<E> {
+    fn from(a: Admission) -> ClientError<E> {
+        match a {
+            Admission::Refused(e) => e.into(),
+            Admission::CircuitOpen { retry_in_ns } => ClientError::CircuitOpen { retry_in_ns },
         }
     }
 }

@@ -60,10 +60,14 @@ pub enum ClientError<E> {
         after_ns: u64,
     },
     /// The server asked for a wait longer than `max_wait` (the wait is the server's,
-    /// saturated), or the key's queue would have made the request wait that long.
+    /// saturated), or the key's quota, queue or pause would have made the request wait that
+    /// long.
     WaitTooLong {
         /// The wait, in nanoseconds.
         wait_ns: u64,
+        /// True when the wait is the server's (`Retry-After` and the like); false when it is
+        /// the client's own rate limit (quota, queue, pause).
+        server: bool,
     },
     /// The key's circuit breaker is open.
     CircuitOpen {
@@ -83,7 +87,10 @@ impl<E> From<AcquireError> for ClientError<E> {
     fn from(e: AcquireError) -> Self {
         match e {
             AcquireError::Impossible { n, burst } => ClientError::Impossible { n, burst },
-            AcquireError::WaitTooLong { wait_ns } => ClientError::WaitTooLong { wait_ns },
+            AcquireError::WaitTooLong { wait_ns } => ClientError::WaitTooLong {
+                wait_ns,
+                server: false,
+            },
         }
     }
 }
@@ -95,10 +102,15 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
             ClientError::Timeout { after_ns } => {
                 write!(f, "no response within {} ms", after_ns / 1_000_000)
             }
-            ClientError::WaitTooLong { wait_ns } => write!(
+            ClientError::WaitTooLong { wait_ns, server } => write!(
                 f,
-                "the server asked to wait {} s, longer than max_wait",
-                wait_ns / 1_000_000_000
+                "{} {} ms, longer than max_wait",
+                if *server {
+                    "the server asked to wait"
+                } else {
+                    "the rate limit would make this request wait"
+                },
+                wait_ns.div_ceil(1_000_000)
             ),
             ClientError::CircuitOpen { retry_in_ns } => write!(
                 f,

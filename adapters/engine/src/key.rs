@@ -131,8 +131,9 @@ pub(crate) struct KeyState {
     machine: KeyMachine<Vec<Tier>>,
     queue: BTreeMap<u64, Waiter>,
     /// The rate state once every queued waiter has had its turn, as planned; `None` when
-    /// something changed since and it must be planned again.
-    tail: Option<Schedule>,
+    /// something changed since and it must be planned again. Boxed: an idle key keeps one
+    /// pointer, not a whole schedule.
+    tail: Option<Box<Schedule>>,
     next_ticket: u64,
 }
 
@@ -172,7 +173,7 @@ impl KeyState {
     /// within their `max_wait` fail now.
     fn apply(&mut self, changed: Changed, now: u64) {
         if changed.replan {
-            self.tail = (!self.queue.is_empty()).then(|| self.replan(now));
+            self.tail = (!self.queue.is_empty()).then(|| Box::new(self.replan(now)));
             self.wake_head();
         }
     }
@@ -180,8 +181,8 @@ impl KeyState {
     /// Queues a waiter for `n` cells at `now`, or refuses it at once when its turn, behind
     /// every waiter already queued, would come later than `max_wait_ns` from now.
     fn enqueue(&mut self, n: u32, now: u64, max_wait_ns: u64) -> Result<u64, AcquireError> {
-        let mut tail = match self.tail {
-            Some(tail) => tail,
+        let mut tail = match self.tail.as_deref() {
+            Some(tail) => *tail,
             None => self.replan(now),
         };
         let turn = self.plan_turn(&mut tail, n, now)?;
@@ -191,7 +192,10 @@ impl KeyState {
                 wait_ns: turn - now,
             });
         }
-        self.tail = Some(tail);
+        match &mut self.tail {
+            Some(boxed) => **boxed = tail,
+            None => self.tail = Some(Box::new(tail)),
+        }
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let waiter = Waiter {

@@ -12,6 +12,7 @@ use crate::key::KeySnapshot;
 pub(crate) struct Counters {
     pub(crate) sent: AtomicU64,
     pub(crate) succeeded: AtomicU64,
+    pub(crate) unsuccessful: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -34,8 +35,11 @@ impl Counters {
 pub struct Stats {
     /// Requests put on the wire, retries included.
     pub sent: u64,
-    /// Calls that ended with a response the caller got (any status not retried further).
+    /// Calls that ended with a successful response (status below 400).
     pub succeeded: u64,
+    /// Calls that ended with an unsuccessful response (status 400 or more: retries, the
+    /// budget or the caps ran out, or the status is not retried).
+    pub unsuccessful: u64,
     /// 429 responses seen.
     pub rate_limited: u64,
     /// Retries made.

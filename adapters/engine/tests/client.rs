@@ -412,7 +412,7 @@ fn a_server_wait_beyond_max_wait_is_a_typed_error_at_once() {
     );
     let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3600")]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert_error!(f, ClientError::WaitTooLong { wait_ns } if wait_ns == 3600 * S);
+    assert_error!(f, ClientError::WaitTooLong { wait_ns, server: true } if wait_ns == 3600 * S);
     assert_eq!(f.attempts, 1);
     assert_eq!(rt.now_ns(), 0, "it slept instead of failing");
     // The key stays paused: the next call fails at once without reaching the server.

@@ -308,7 +308,7 @@ async fn an_absurd_retry_after_is_a_typed_error_not_a_hang() {
         .expect("hung on Retry-After: 99999999999");
     let failure = out.unwrap_err();
     assert!(
-        matches!(failure.error, ClientError::WaitTooLong { wait_ns } if wait_ns > 60_000 * MS),
+        matches!(failure.error, ClientError::WaitTooLong { wait_ns, server: true } if wait_ns > 60_000 * MS),
         "{:?}",
         failure.error
     );
