@@ -368,6 +368,32 @@ impl CircuitBreaker {
             .is_ok()
     }
 
+    /// How long a request that wants to go at `now` should wait before asking again:
+    /// `None` when [`CircuitBreaker::acquire`] may admit it now (closed, or a probe is due);
+    /// until the probe while open; while a probe is in flight, a tenth of the open time (at
+    /// most until the probe's deadline), since the probe usually reports well before it.
+    ///
+    /// ```
+    /// use headway_core::breaker::CircuitBreaker;
+    ///
+    /// let b = CircuitBreaker::new(1, 10_000).unwrap();
+    /// assert_eq!(b.next_check_ns(0), None);
+    /// let p = b.acquire(0).unwrap();
+    /// b.on_failure(p, 0);
+    /// assert_eq!(b.next_check_ns(0), Some(10_000)); // open: wait for the probe
+    /// let _probe = b.acquire(10_000).unwrap();
+    /// assert_eq!(b.next_check_ns(10_000), Some(1_000)); // a probe in flight: look again soon
+    /// ```
+    pub fn next_check_ns(&self, now: u64) -> Option<u64> {
+        // Relaxed: a snapshot; see `acquire`.
+        let due_us = match Word::decode(self.word.load(Ordering::Relaxed)) {
+            Word::Closed { .. } => return None,
+            Word::Open { until_us } => return remaining_ns(until_us, now),
+            Word::HalfOpen { deadline_us } => deadline_us,
+        };
+        remaining_ns(due_us, now).map(|left| left.min((self.open_for_ns / 10).max(1)))
+    }
+
     /// The state at `now`, without changing it.
     pub fn state(&self, now: u64) -> BreakerState {
         // Relaxed: a snapshot; see `acquire`.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
-use headway_core::breaker::{BreakerState, Permit};
+use headway_core::breaker::Permit;
 use headway_core::budget::RetryBudget;
 use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::feedback::{self, Headers, Interpretation};
@@ -238,6 +238,7 @@ impl<R: Runtime> Client<R> {
         };
         let mut call = Call::new(&policy, transport.is_idempotent(&request), runtime.seed());
         let mut waited_ns = 0u64;
+        let deadline = runtime.now_ns().saturating_add(inner.config.max_wait_ns);
         // A key with no quota that has never heard from its server sends this request alone:
         // its answer may teach the quota before the others go.
         handle.update(runtime.now_ns(), |m| {
@@ -252,7 +253,7 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = transport.try_clone(&request);
             let before = runtime.now_ns();
-            let (permit, probe) = match self.admit(&key, &handle, before).await {
+            let (permit, probe) = match self.admit(&key, &handle, deadline).await {
                 Ok(admitted) => admitted,
                 Err(e) => {
                     return self.finish(transport, last.unwrap_or(Err(e.into())), &call, waited_ns)
@@ -307,27 +308,35 @@ impl<R: Runtime> Client<R> {
 
     /// Waits for the key's turn (rate, pause, in-flight caps) and its breaker's leave: the
     /// in-flight permit and, with a breaker, its permit to report the outcome with.
+    ///
+    /// An open breaker is waited out while its next probe comes before `deadline` (the
+    /// call's start plus `max_wait`); beyond it, the call fails with the open circuit.
     async fn admit(
         &self,
         key: &String,
         handle: &Key,
-        before: u64,
+        deadline: u64,
     ) -> Result<(crate::Permit, Option<Permit>), Admission> {
-        let open = handle.read(|m| match m.breaker().map(|b| b.state(before)) {
-            Some(BreakerState::Open { retry_in_ns }) => Some(retry_in_ns),
-            _ => None,
-        });
-        if let Some(retry_in_ns) = open {
-            return Err(Admission::CircuitOpen { retry_in_ns });
-        }
-        let permit = self.inner.limiter.acquire(key).await?;
-        let now = self.inner.limiter.runtime().now_ns();
-        match handle.read(|m| m.breaker().map(|b| b.acquire(now))) {
-            None => Ok((permit, None)),
-            Some(Ok(p)) => Ok((permit, Some(p))),
-            Some(Err(open)) => Err(Admission::CircuitOpen {
-                retry_in_ns: open.retry_in_ns,
-            }),
+        let runtime = self.inner.limiter.runtime();
+        loop {
+            let now = runtime.now_ns();
+            let wait = handle.read(|m| m.breaker().and_then(|b| b.next_check_ns(now)));
+            if let Some(retry_in_ns) = wait {
+                let at = now.saturating_add(retry_in_ns);
+                if at > deadline {
+                    return Err(Admission::CircuitOpen { retry_in_ns });
+                }
+                runtime.sleep_until(at).await;
+                continue;
+            }
+            let permit = self.inner.limiter.acquire(key).await?;
+            let now = runtime.now_ns();
+            match handle.read(|m| m.breaker().map(|b| b.acquire(now))) {
+                None => return Ok((permit, None)),
+                Some(Ok(p)) => return Ok((permit, Some(p))),
+                // Another request became the probe meanwhile: wait for its outcome.
+                Some(Err(_)) => drop(permit),
+            }
         }
     }
 
