@@ -1,5 +1,6 @@
 //! [`Limiter`]: keyed, FIFO, cancel-safe async rate limiting over any [`Runtime`].
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -26,7 +27,10 @@ use crate::slots::Slots;
 ///     .concurrency(8)
 ///     .build()
 ///     .unwrap();
-/// assert!(limiter.try_acquire(&"api.example.com".to_string()).is_ok());
+/// assert!(limiter.try_acquire("api.example.com").is_ok());
+/// // Reading a key the limiter does not hold does not create it.
+/// assert_eq!(limiter.snapshot("other.example.com").queued, 0);
+/// assert_eq!(limiter.key_count(), 1);
 /// ```
 #[derive(Debug)]
 pub struct LimiterBuilder<K, R> {
@@ -174,7 +178,11 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
 
     /// The key's state, created if needed. Idle keys are swept as the map grows, so memory
     /// stays proportional to the keys that carry information.
-    pub(crate) fn key(&self, key: &K) -> Arc<Key> {
+    pub(crate) fn key<Q>(&self, key: &Q) -> Arc<Key>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut map = lock(&self.inner.keys);
         if let Some(k) = map.keys.get(key) {
             return Arc::clone(k);
@@ -191,33 +199,53 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             .get(key)
             .unwrap_or(&self.inner.quotas)
             .clone();
-        // Checked when the limiter was built and in `set_quotas`.
-        let k = Key::new(&quotas, &self.inner.policy, self.inner.global.clone())
-            .expect("quotas checked at construction");
-        let k = Arc::new(k);
-        map.keys.insert(key.clone(), Arc::clone(&k));
+        let k = Arc::new(self.fresh(&quotas));
+        map.keys.insert(key.to_owned(), Arc::clone(&k));
         k
     }
 
+    /// A key as it starts, with `quotas`.
+    fn fresh(&self, quotas: &[Quota]) -> Key {
+        // Every quota list a key starts with was checked when the limiter was built.
+        Key::new(quotas, &self.inner.policy, self.inner.global.clone())
+            .expect("quotas checked at construction")
+    }
+
     /// Waits in the key's queue for one permit.
-    pub fn acquire(&self, key: &K) -> Acquire<R> {
+    pub fn acquire<Q>(&self, key: &Q) -> Acquire<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.acquire_n(key, 1)
     }
 
     /// Waits in the key's queue for `n` cells at once. A large `n` is never overtaken by
     /// smaller requests queued after it.
-    pub fn acquire_n(&self, key: &K, n: u32) -> Acquire<R> {
+    pub fn acquire_n<Q>(&self, key: &Q, n: u32) -> Acquire<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.key(key)
             .acquire(self.inner.runtime.clone(), n, self.inner.policy.max_wait_ns)
     }
 
     /// A permit now, or why not. Never jumps the queue.
-    pub fn try_acquire(&self, key: &K) -> Result<Permit, TryAcquireError> {
+    pub fn try_acquire<Q>(&self, key: &Q) -> Result<Permit, TryAcquireError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.try_acquire_n(key, 1)
     }
 
     /// `n` cells now, or why not.
-    pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<Permit, TryAcquireError> {
+    pub fn try_acquire_n<Q>(&self, key: &Q, n: u32) -> Result<Permit, TryAcquireError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let now = self.inner.runtime.now_ns();
         self.key(key)
             .try_acquire(now, n, self.inner.policy.max_wait_ns)
@@ -225,13 +253,21 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
 
     /// Admits nothing on `key` before `until_ns`; every queued waiter re-plans. Other keys
     /// are untouched.
-    pub fn pause_until(&self, key: &K, until_ns: u64) {
+    pub fn pause_until<Q>(&self, key: &Q, until_ns: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let now = self.inner.runtime.now_ns();
         self.key(key).update(now, |m| ((), m.pause_until(until_ns)));
     }
 
     /// Sets `key`'s quotas at runtime, keeping its state.
-    pub fn set_quotas(&self, key: &K, quotas: &[Quota]) -> Result<(), ConfigError> {
+    pub fn set_quotas<Q>(&self, key: &Q, quotas: &[Quota]) -> Result<(), ConfigError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let now = self.inner.runtime.now_ns();
         self.key(key)
             .update(now, |m| match m.set_configured(quotas) {
@@ -240,9 +276,22 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             })
     }
 
-    /// A snapshot of `key`.
-    pub fn snapshot(&self, key: &K) -> KeySnapshot {
-        self.key(key).snapshot(self.inner.runtime.now_ns())
+    /// A snapshot of `key`; a key the limiter does not hold is shown as it would start, and
+    /// is not created.
+    pub fn snapshot<Q>(&self, key: &Q) -> KeySnapshot
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = self.inner.runtime.now_ns();
+        let held = lock(&self.inner.keys).keys.get(key).map(Arc::clone);
+        match held {
+            Some(k) => k.snapshot(now),
+            None => {
+                let quotas = self.inner.per_key.get(key).unwrap_or(&self.inner.quotas);
+                self.fresh(quotas).snapshot(now)
+            }
+        }
     }
 
     /// Snapshots of every key currently held.

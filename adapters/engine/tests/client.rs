@@ -288,7 +288,7 @@ fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
         let b3 = c.execute(&t, get("b", 3)).await;
         rt.sleep_until(200 * MS).await;
         assert_eq!(c.stats().rate_limited, 1, "the 429 has not arrived yet");
-        let a = c.limiter().snapshot(&"a".to_string()).paused_for_ns;
+        let a = c.limiter().snapshot("a").paused_for_ns;
         assert_eq!(a, 2900 * MS, "key a is not paused until 3.1 s");
         let b = c.limiter().snapshot(&b_key).paused_for_ns;
         assert_eq!(b, 0, "key b is paused too");
