@@ -101,6 +101,36 @@ pub struct RetryBudget {
     refilled_to: AtomicU64,
 }
 
+/// A retry budget's settings: plain data, `Copy`, with the defaults stated once.
+///
+/// ```
+/// use headway_core::budget::{BudgetPolicy, RetryBudget};
+///
+/// let policy = BudgetPolicy { ratio_permille: 100, ..BudgetPolicy::default() };
+/// let budget = RetryBudget::from_policy(policy).unwrap();
+/// assert_eq!(budget.ratio_permille(), 100);
+/// assert_eq!(budget.max_balance(), 100);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetPolicy {
+    /// Retries earned per 1000 successes. Default 200 (20%).
+    pub ratio_permille: u32,
+    /// Retries granted per second whatever the successes. Default 10.
+    pub min_retries_per_sec: u32,
+    /// The most retries saved up. Default 100.
+    pub max_balance: u32,
+}
+
+impl Default for BudgetPolicy {
+    fn default() -> BudgetPolicy {
+        BudgetPolicy {
+            ratio_permille: RetryBudget::DEFAULT_RATIO_PERMILLE,
+            min_retries_per_sec: RetryBudget::DEFAULT_MIN_RETRIES_PER_SEC,
+            max_balance: RetryBudget::DEFAULT_MAX_BALANCE,
+        }
+    }
+}
+
 impl Default for RetryBudget {
     fn default() -> RetryBudget {
         RetryBudget::build(
@@ -144,6 +174,15 @@ impl RetryBudget {
             min_retries_per_sec,
             max_balance,
         ))
+    }
+
+    /// [`RetryBudget::new`] from a [`BudgetPolicy`].
+    pub fn from_policy(policy: BudgetPolicy) -> Result<RetryBudget, BudgetError> {
+        RetryBudget::new(
+            policy.ratio_permille,
+            policy.min_retries_per_sec,
+            policy.max_balance,
+        )
     }
 
     fn build(ratio_permille: u32, min_retries_per_sec: u32, max_balance: u32) -> RetryBudget {

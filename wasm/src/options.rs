@@ -261,16 +261,17 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
                 "\"circuitBreaker\" must be a boolean or { failures, openMs }",
             ));
         }
-        let (mut threshold, mut open_ns) = config.breaker.unwrap_or((5, 10_000_000_000));
+        let mut breaker = config.breaker.unwrap_or_default();
         let f = get(&n, "failures");
         if is_set(&f) {
-            threshold = integer(&f, "circuitBreaker.failures", 1.0, u32::MAX as f64)? as u32;
+            breaker.failure_threshold =
+                integer(&f, "circuitBreaker.failures", 1.0, u32::MAX as f64)? as u32;
         }
         let o = get(&n, "openMs");
         if is_set(&o) {
-            open_ns = duration_ns(&o, "circuitBreaker.openMs")?;
+            breaker.open_for_ns = duration_ns(&o, "circuitBreaker.openMs")?;
         }
-        config.breaker = Some((threshold, open_ns));
+        config.breaker = Some(breaker);
     }
     let clock = get(v, "clock");
     let runtime = if is_set(&clock) {

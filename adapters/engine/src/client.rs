@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
 use headway_core::breaker::Permit;
-use headway_core::budget::RetryBudget;
+use headway_core::budget::{BudgetPolicy, RetryBudget};
 use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::feedback::{self, Headers, Interpretation};
 use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, Tier};
@@ -44,12 +44,12 @@ pub struct ClientConfig {
     /// Retry pacing and caps when the server gives no wait. Default: 100 ms base, 30 s cap,
     /// 5 retries, 5 minutes total, full jitter.
     pub backoff: Backoff,
-    /// Retry budget as (ratio in per-mille of successes, floor per second, max saved).
-    /// Default (200, 10, 100). `None` disables the budget.
-    pub budget: Option<(u32, u32, u32)>,
-    /// Circuit breaker per key as (consecutive failures to open, open time in ns).
-    /// Default (5, 10 s). 429s never count as failures. `None` disables it.
-    pub breaker: Option<(u32, u64)>,
+    /// The retry budget shared by every call. Default [`BudgetPolicy::default`]; `None`
+    /// disables it.
+    pub budget: Option<BudgetPolicy>,
+    /// The circuit breaker of each key. Default [`BreakerPolicy::default`]; `None` disables
+    /// it. 429s and 503s with a wait never count as failures.
+    pub breaker: Option<BreakerPolicy>,
     /// Retry 5xx and connection errors for non-idempotent methods too. 429 and 503 are
     /// always retried (the server did not process the request). Default false.
     pub retry_non_idempotent: bool,
@@ -70,8 +70,8 @@ impl Default for ClientConfig {
             max_wait_ns: feedback::Options::DEFAULT_MAX_WAIT_NS,
             timeout_ns: Some(30 * headway_core::NANOS_PER_SEC),
             backoff: Backoff::default(),
-            budget: Some((200, 10, 100)),
-            breaker: Some((5, 10 * headway_core::NANOS_PER_SEC)),
+            budget: Some(BudgetPolicy::default()),
+            breaker: Some(BreakerPolicy::default()),
             retry_non_idempotent: false,
             learn: true,
             pause_jitter_max_ns: headway_core::NANOS_PER_SEC,
@@ -137,12 +137,7 @@ impl<R: Runtime> Client<R> {
     pub fn new(runtime: R, config: ClientConfig) -> Result<Client<R>, ConfigError> {
         let policy = KeyPolicy {
             max_in_flight: config.per_key_concurrency,
-            breaker: config
-                .breaker
-                .map(|(failure_threshold, open_for_ns)| BreakerPolicy {
-                    failure_threshold,
-                    open_for_ns,
-                }),
+            breaker: config.breaker,
             learn: config.learn,
             pause_jitter_max_ns: config.pause_jitter_max_ns,
             max_wait_ns: config.max_wait_ns,
@@ -160,7 +155,7 @@ impl<R: Runtime> Client<R> {
         let limiter = builder.build()?;
         let budget = config
             .budget
-            .map(|(ratio, floor, max)| RetryBudget::new(ratio, floor, max))
+            .map(RetryBudget::from_policy)
             .transpose()
             .map_err(ConfigError::Budget)?;
         let seed = runtime.seed();

@@ -12,7 +12,9 @@ use futures_util::future::{join, join_all};
 use headway_core::backoff::{Backoff, Jitter};
 use headway_core::Quota;
 use headway_engine::testing::FakeRuntime;
-use headway_engine::{Client, ClientConfig, ClientError, QuotaSource, Runtime, Transport};
+use headway_engine::{
+    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, QuotaSource, Runtime, Transport,
+};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -392,7 +394,11 @@ fn an_empty_retry_budget_returns_the_last_response() {
     let c = client(
         &rt,
         ClientConfig {
-            budget: Some((0, 1, 1)),
+            budget: Some(BudgetPolicy {
+                ratio_permille: 0,
+                min_retries_per_sec: 1,
+                max_balance: 1,
+            }),
             ..config()
         },
     );
@@ -463,7 +469,10 @@ fn a_breaker_opening_during_retries_returns_what_the_server_said() {
     let c = client(
         &rt,
         ClientConfig {
-            breaker: Some((3, 10 * S)),
+            breaker: Some(BreakerPolicy {
+                failure_threshold: 3,
+                open_for_ns: 10 * S,
+            }),
             backoff: Backoff::default().with_max_attempts(10),
             max_wait_ns: 5 * S,
             ..config()
@@ -593,7 +602,10 @@ fn an_open_breaker_is_waited_out_within_max_wait() {
     let c = client(
         &rt,
         ClientConfig {
-            breaker: Some((3, 10 * S)),
+            breaker: Some(BreakerPolicy {
+                failure_threshold: 3,
+                open_for_ns: 10 * S,
+            }),
             ..config()
         },
     );

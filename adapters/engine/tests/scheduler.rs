@@ -687,8 +687,7 @@ fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
         r.unwrap_err(),
         AcquireError::WaitTooLong { wait_ns: 10 * S }
     );
-    // It failed there and then: it left the queue, and a waiter behind it would not wait
-    // for it.
+    // It failed there and then, and left the queue.
     assert_eq!(lim.snapshot(&"k").queued, 0);
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures_util::Stream;
 use headway_core::backoff::Backoff;
 use headway_core::{Quota, QuotaError};
-use headway_engine::{ClientConfig, ConfigError, Failure, Limiter, Sent, Stats};
+use headway_engine::{
+    BreakerPolicy, BudgetPolicy, ClientConfig, ConfigError, Failure, Limiter, Sent, Stats,
+};
 use reqwest::{IntoUrl, Method, Request, Response};
 
 use crate::runtime::{Timer, TokioRuntime};
@@ -127,15 +129,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Retry budget as (per-mille of successes, floor per second, most saved), or `None`.
-    pub fn retry_budget(mut self, budget: Option<(u32, u32, u32)>) -> Self {
+    /// The retry budget shared by every call, or `None` for none.
+    /// Default: [`BudgetPolicy::default`].
+    pub fn retry_budget(mut self, budget: Option<BudgetPolicy>) -> Self {
         self.config.budget = budget;
         self
     }
 
-    /// Circuit breaker per key as (consecutive failures, open time), or `None`.
-    pub fn breaker(mut self, breaker: Option<(u32, Duration)>) -> Self {
-        self.config.breaker = breaker.map(|(n, d)| (n, duration_ns(d)));
+    /// The circuit breaker of each key, or `None` for none.
+    /// Default: [`BreakerPolicy::default`].
+    pub fn breaker(mut self, breaker: Option<BreakerPolicy>) -> Self {
+        self.config.breaker = breaker;
         self
     }
 

@@ -23,8 +23,8 @@ mod transport;
 pub use client::{BuildError, Client, ClientBuilder, Outcome};
 pub use headway_core::Quota;
 pub use headway_engine::{
-    AcquireError, ClientError, Failure, KeySnapshot, Permit, QuotaSource, Sent, Stats,
-    TryAcquireError,
+    AcquireError, BreakerPolicy, BudgetPolicy, ClientError, Failure, KeySnapshot, Permit,
+    QuotaSource, Sent, Stats, TryAcquireError,
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
 pub use runtime::{Sleep, Timer, TokioRuntime};
