@@ -295,8 +295,7 @@ impl CircuitBreaker {
     /// In the closed state a success resets the failure count. A non-probe success while
     /// open or half-open changes nothing, and a stale probe's report is ignored. `now` does
     /// not change the outcome; it is taken so both reports have the same shape.
-    pub fn on_success(&self, permit: Permit, now: u64) -> bool {
-        let _ = now;
+    pub fn on_success(&self, permit: Permit, _now: u64) -> bool {
         let closed = Word::Closed { failures: 0 }.encode();
         if permit.probe {
             return self.end_probe(permit, closed);

@@ -209,13 +209,6 @@ export declare class TimeoutError extends HeadwayError {
   readonly attempts: number;
 }
 
-/** A weight larger than the quota's burst, which could never be admitted. */
-export declare class QuotaError extends HeadwayError {
-  /** The weight asked for. */
-  readonly weight: number;
-  /** The largest weight the quota allows. */
-  readonly burst: number;
-}
 
 /** What a response means, as decided by `interpretResponse`. Times in whole milliseconds. */
 export interface Interpretation {
@@ -300,10 +293,12 @@ export declare function parseQuota(quota: string): QuotaParts;
 export type QuotaSpec = Quota | { limit: number; periodNs: Nanos; burst?: number };
 
 /**
- * A request for more cells than the burst (or for 0 cells): a `RangeError` with
- * `kind: "impossible"`, thrown by `checkN`, `peekN` and `reserveN`.
+ * A request for more cells than the burst (or for 0 cells), which could never be admitted:
+ * a `RangeError` with `kind: "impossible"`. The limiter's `acquire`/`wrap`/`fetch` reject
+ * with an instance of this class; the low-level `checkN`, `peekN` and `reserveN` throw a
+ * `RangeError` named `ImpossibleError` with the same fields.
  */
-export interface ImpossibleError extends RangeError {
+export declare class ImpossibleError extends RangeError {
   /** Always `"impossible"`. */
   readonly kind: 'impossible';
   /** The cells asked for. */

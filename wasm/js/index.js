@@ -71,21 +71,25 @@ export class TimeoutError extends HeadwayError {
   }
 }
 
-/** A weight larger than the quota's burst: it could never be admitted. */
-export class QuotaError extends HeadwayError {
+/**
+ * A weight larger than the quota's burst (or 0): it could never be admitted. A RangeError,
+ * thrown by the limiter and by the low-level `checkN`, `peekN` and `reserveN` alike.
+ */
+export class ImpossibleError extends RangeError {
   constructor(message, { weight = 0, burst = 0, ...options } = {}) {
     super(message, options);
-    this.name = 'QuotaError';
+    this.name = 'ImpossibleError';
+    this.kind = 'impossible';
     this.weight = weight;
     this.burst = burst;
   }
 }
 
-const ERRORS = { RateLimitError, CircuitOpenError, TimeoutError, QuotaError };
+const ERRORS = { RateLimitError, CircuitOpenError, TimeoutError, ImpossibleError };
 
 /** Turns an error thrown by the WebAssembly module into an instance of the classes above. */
 function convert(e) {
-  if (e instanceof Error && !(e instanceof HeadwayError)) {
+  if (e instanceof Error && !(e instanceof HeadwayError) && !(e instanceof ImpossibleError)) {
     const Class = Object.hasOwn(ERRORS, e.name) ? ERRORS[e.name] : undefined;
     if (Class) {
       const { retryAfterMs, attempts, timeoutMs, weight, burst } = e;

@@ -149,10 +149,12 @@ pub(crate) fn config_error(e: ConfigError) -> JsValue {
     })
 }
 
-/// A `RangeError` (kind `impossible`, with `weight` and `burst`) for a request that can
-/// never fit its quota.
+/// A `RangeError` named `ImpossibleError` (kind `impossible`, with `weight` and `burst`) for
+/// a request that can never fit its quota: the one error for it, from the limiter and from
+/// the low-level cells alike.
 pub(crate) fn impossible_error(i: Impossible) -> JsValue {
     let e = kind_error(range_error(too_heavy(i.n, i.burst)), "impossible");
+    set(e.unchecked_ref(), "name", "ImpossibleError");
     set(e.unchecked_ref(), "weight", i.n as f64);
     set(e.unchecked_ref(), "burst", i.burst as f64);
     e
@@ -206,19 +208,11 @@ fn too_long(wait_ns: u64, attempts: f64) -> JsValue {
 }
 
 /// A `QuotaError` for a weight over the burst.
-fn quota_exceeded(n: u32, burst: u32) -> JsValue {
-    named(
-        "QuotaError",
-        too_heavy(n, burst),
-        &[("weight", n as f64), ("burst", burst as f64)],
-    )
-}
-
 /// The error of a failed acquisition.
 pub(crate) fn acquire_error(e: AcquireError) -> JsValue {
     match e {
         AcquireError::WaitTooLong { wait_ns } => too_long(wait_ns, 0.0),
-        AcquireError::Impossible { n, burst } => quota_exceeded(n, burst),
+        AcquireError::Impossible(i) => impossible_error(i),
     }
 }
 
@@ -241,6 +235,6 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
                 .s(" ms"),
             &[("retryAfterMs", ms_up(retry_in_ns)), ("attempts", attempts)],
         ),
-        ClientError::Impossible { n, burst } => quota_exceeded(n, burst),
+        ClientError::Impossible(i) => impossible_error(i),
     }
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Limiter, Gcra, Tiers, Reservation, QuotaError, RateLimitError, parseQuota, interpretResponse } from '../pkg/index.js';
+import { Limiter, Gcra, Tiers, Reservation, ImpossibleError, RateLimitError, parseQuota, interpretResponse } from '../pkg/index.js';
 import { FakeClock, settle } from './fake-clock.mjs';
 
 /** Starts `count` acquire() calls at once; resolves to the virtual time each was admitted at. */
@@ -218,9 +218,9 @@ test('wrap throttles a function and passes arguments and results through', async
   assert.deepEqual(started, [0, 80, 160, 240]);
 });
 
-test('a weight over the burst is a QuotaError', async () => {
+test('a weight over the burst is an ImpossibleError', async () => {
   const limiter = new Limiter({ limit: 10, per: '1s', burst: 2 });
-  await assert.rejects(limiter.acquire({ weight: 3 }), QuotaError);
+  await assert.rejects(limiter.acquire({ weight: 3 }), ImpossibleError);
   assert.throws(() => limiter.tryAcquire({ weight: 0 }), RangeError);
 });
 
@@ -258,7 +258,7 @@ test('low-level cells: quota spellings, reservations, refunds and errors with a 
   assert.equal(fromString.check(0), 5e9);
   assert.equal(fromString.isIdle(6e9), true);
 
-  assert.throws(() => fromNanos.checkN(3, 0), { name: 'RangeError', kind: 'impossible', weight: 3, burst: 2 });
+  assert.throws(() => fromNanos.checkN(3, 0), { name: 'ImpossibleError', kind: 'impossible', weight: 3, burst: 2 });
   assert.throws(() => fromNanos.check(-1), { name: 'RangeError', kind: 'range' });
   assert.throws(() => fromNanos.check(NaN), RangeError);
   assert.throws(() => parseQuota('0/s'), { name: 'RangeError', kind: 'zero_limit' });

@@ -6,6 +6,7 @@ use headway_core::backoff::BackoffError;
 use headway_core::breaker::BreakerError;
 use headway_core::budget::BudgetError;
 use headway_core::key::KeyError;
+use headway_core::Impossible;
 use headway_core::TiersError;
 
 use crate::key::AcquireError;
@@ -75,18 +76,13 @@ pub enum ClientError<E> {
         retry_in_ns: u64,
     },
     /// The request asks for more cells than the key's burst allows.
-    Impossible {
-        /// Cells asked for.
-        n: u32,
-        /// The burst.
-        burst: u32,
-    },
+    Impossible(Impossible),
 }
 
 impl<E> From<AcquireError> for ClientError<E> {
     fn from(e: AcquireError) -> Self {
         match e {
-            AcquireError::Impossible { n, burst } => ClientError::Impossible { n, burst },
+            AcquireError::Impossible(i) => ClientError::Impossible(i),
             AcquireError::WaitTooLong { wait_ns } => ClientError::WaitTooLong {
                 wait_ns,
                 server: false,
@@ -117,12 +113,7 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
                 "circuit open: the server kept failing; next probe in {} ms",
                 retry_in_ns.div_ceil(1_000_000)
             ),
-            ClientError::Impossible { n, burst } => {
-                write!(
-                    f,
-                    "{n} permits can never fit a quota whose burst is {burst}"
-                )
-            }
+            ClientError::Impossible(i) => i.fmt(f),
         }
     }
 }

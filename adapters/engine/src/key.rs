@@ -27,13 +27,8 @@ use crate::slots::Slots;
 /// Why an acquisition failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcquireError {
-    /// `n` can never fit the key's quota (it exceeds the burst).
-    Impossible {
-        /// Cells asked for.
-        n: u32,
-        /// The most one request may take.
-        burst: u32,
-    },
+    /// `n` can never fit the key's quota (it exceeds the burst): the core's one error for it.
+    Impossible(Impossible),
     /// The wait would exceed the configured `max_wait`, counted from the moment the waiter
     /// queued (waits for an in-flight slot are not counted: they end when a request does).
     WaitTooLong {
@@ -46,16 +41,11 @@ pub enum AcquireError {
 impl fmt::Display for AcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AcquireError::Impossible { n, burst } => {
-                write!(
-                    f,
-                    "{n} permits can never fit a quota whose burst is {burst}"
-                )
-            }
+            AcquireError::Impossible(i) => i.fmt(f),
             AcquireError::WaitTooLong { wait_ns } => write!(
                 f,
-                "rate limit wait of {} ms exceeds max_wait",
-                wait_ns / 1_000_000
+                "the rate limit would make this request wait {} ms, longer than max_wait",
+                wait_ns.div_ceil(1_000_000)
             ),
         }
     }
@@ -235,10 +225,7 @@ impl KeyState {
 
 impl From<Impossible> for AcquireError {
     fn from(i: Impossible) -> AcquireError {
-        AcquireError::Impossible {
-            n: i.n,
-            burst: i.burst,
-        }
+        AcquireError::Impossible(i)
     }
 }
 

@@ -147,9 +147,8 @@ proptest! {
         let truth = secs * NANOS_PER_SEC;
         match RetryReason::of(status) {
             None => prop_assert_eq!(i.verdict, Verdict::Done),
-            Some(reason) if truth > max => {
+            Some(_) if truth > max => {
                 prop_assert_eq!(i.verdict, Verdict::TooLong { wait_ns: truth });
-                let _ = reason;
             }
             Some(reason) => prop_assert_eq!(i.verdict, Verdict::Retry { after_ns: Some(truth), reason }),
         }
