@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use futures_util::future::join_all;
 use futures_util::FutureExt;
-use headway_core::Quota;
+use headway_core::{Impossible, Quota};
 use headway_engine::testing::FakeRuntime;
 use headway_engine::{Acquire, AcquireError, Limiter, Permit, Runtime, TryAcquireError};
 
@@ -687,18 +687,22 @@ fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
         r.unwrap_err(),
         AcquireError::WaitTooLong { wait_ns: 10 * S }
     );
-    // It failed there and then, and left the queue.
+    // It failed there and then, left the queue, and took its timer with it.
     assert_eq!(lim.snapshot(&"k").queued, 0);
+    assert_eq!(rt.next_timer(), None, "the failed waiter still sleeps");
 }
 
 #[test]
 fn more_cells_than_the_burst_is_impossible_not_a_wait() {
     let (_rt, lim) = limiter(&[per_second(10).with_burst(3).unwrap()]);
     let r = lim.acquire_n(&"k", 4).now_or_never().expect("not at once");
-    assert_eq!(r.unwrap_err(), AcquireError::Impossible { n: 4, burst: 3 });
+    assert_eq!(
+        r.unwrap_err(),
+        AcquireError::Impossible(Impossible { n: 4, burst: 3 })
+    );
     assert_eq!(
         lim.try_acquire_n(&"k", 4).unwrap_err(),
-        TryAcquireError::Never(AcquireError::Impossible { n: 4, burst: 3 })
+        TryAcquireError::Never(AcquireError::Impossible(Impossible { n: 4, burst: 3 }))
     );
     // The impossible waiter does not block the queue.
     assert!(lim.try_acquire_n(&"k", 3).is_ok());
@@ -711,7 +715,7 @@ fn an_impossible_waiter_at_the_head_lets_the_next_one_through() {
     let results = rt.run(join_all(futs));
     assert_eq!(
         results[0].as_ref().unwrap_err(),
-        &AcquireError::Impossible { n: 5, burst: 2 }
+        &AcquireError::Impossible(Impossible { n: 5, burst: 2 })
     );
     assert!(results[1].is_ok());
     assert_eq!(rt.now_ns(), 0);
