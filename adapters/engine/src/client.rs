@@ -227,19 +227,9 @@ impl<R: Runtime> Client<R> {
         let runtime = inner.limiter.runtime();
         let key = transport.key(&request);
         let handle = inner.limiter.key(&key);
-        let policy = RetryPolicy {
-            backoff: inner.config.backoff,
-            retry_non_idempotent: inner.config.retry_non_idempotent,
-        };
-        let mut call = Call::new(&policy, transport.is_idempotent(&request), runtime.seed());
+        let mut call = self.start(transport.is_idempotent(&request), &handle);
         let mut waited_ns = 0u64;
         let deadline = runtime.now_ns().saturating_add(inner.config.max_wait_ns);
-        // A key with no quota that has never heard from its server sends this request alone:
-        // its answer may teach the quota before the others go.
-        handle.update(runtime.now_ns(), |m| {
-            m.probe_if_unknown();
-            ((), Changed::default())
-        });
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.
@@ -271,18 +261,9 @@ impl<R: Runtime> Client<R> {
             );
             let (after_ns, paused) = match step {
                 Step::Retry { after_ns, paused } => (after_ns, paused),
-                Step::Return(why) => {
-                    if why == Why::BudgetSpent {
-                        tracing::warn!(key = %key, "retry budget exhausted; returning the last result");
-                    }
+                done => {
+                    let outcome = Self::returned::<T>(&key, done, outcome);
                     return self.finish(transport, outcome, &call, waited_ns);
-                }
-                Step::TooLong { wait_ns } => {
-                    let error = ClientError::WaitTooLong {
-                        wait_ns,
-                        server: true,
-                    };
-                    return self.finish(transport, Err(error), &call, waited_ns);
                 }
             };
             let Some(replay) = replay else {
@@ -298,6 +279,36 @@ impl<R: Runtime> Client<R> {
                 runtime.sleep_until(now.saturating_add(after_ns)).await;
             }
             request = replay;
+        }
+    }
+
+    /// A call's retry state; a key with no quota that has never heard from its server sends
+    /// this request alone, as its answer may teach the quota before the others go.
+    fn start(&self, idempotent: bool, handle: &Key) -> Call {
+        let runtime = self.inner.limiter.runtime();
+        let policy = RetryPolicy {
+            backoff: self.inner.config.backoff,
+            retry_non_idempotent: self.inner.config.retry_non_idempotent,
+        };
+        handle.update(runtime.now_ns(), |m| {
+            m.probe_if_unknown();
+            ((), Changed::default())
+        });
+        Call::new(&policy, idempotent, runtime.seed())
+    }
+
+    /// The call's outcome once its machine says it is over (any step but a retry).
+    fn returned<T: Transport>(key: &str, step: Step, outcome: Outcome<T>) -> Outcome<T> {
+        match step {
+            Step::TooLong { wait_ns } => Err(ClientError::WaitTooLong {
+                wait_ns,
+                server: true,
+            }),
+            Step::Return(Why::BudgetSpent) => {
+                tracing::warn!(key = %key, "retry budget exhausted; returning the last result");
+                outcome
+            }
+            Step::Return(_) | Step::Retry { .. } => outcome,
         }
     }
 

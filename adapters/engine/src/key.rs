@@ -419,6 +419,84 @@ impl<R: Runtime> Acquire<R> {
 // The sleep is boxed and nothing else is self-referential: moving an `Acquire` is fine.
 impl<R: Runtime> Unpin for Acquire<R> {}
 
+/// What one look at the key decided for a waiter.
+enum Turn {
+    /// Done: granted or refused.
+    Done(Result<Permit, AcquireError>),
+    /// Its turn comes at this time: sleep until then and look again.
+    SleepUntil(u64),
+    /// Not its turn yet (not the head, or no in-flight slot): woken when that changes.
+    Parked,
+}
+
+impl<R: Runtime> Acquire<R> {
+    /// Looks at the key once, under its lock: refused, granted, or how to wait.
+    fn turn(&mut self, st: &mut KeyState, now: u64, cx: &Context<'_>) -> Turn {
+        let Some(me) = st.queue.get(&self.ticket) else {
+            unreachable!("a waiter stays queued until it finishes");
+        };
+        let (queued_at, deadline, failed) = (me.queued_at, me.deadline, me.failed);
+        if let Some(failed) = failed {
+            self.finish(st);
+            return Turn::Done(Err(failed));
+        }
+        if st.queue.keys().next() != Some(&self.ticket) {
+            st.park(self.ticket, cx.waker());
+            return Turn::Parked;
+        }
+        let ready_at = match st.machine.ready_at(self.n, now) {
+            Ok(t) => t,
+            Err(e) => {
+                self.finish(st);
+                return Turn::Done(Err(e.into()));
+            }
+        };
+        if ready_at > now {
+            if ready_at > deadline {
+                self.finish(st);
+                let wait_ns = ready_at - queued_at;
+                return Turn::Done(Err(AcquireError::WaitTooLong { wait_ns }));
+            }
+            st.park(self.ticket, cx.waker());
+            return Turn::SleepUntil(ready_at);
+        }
+        self.sleep = None;
+        if !st.machine.may_send() {
+            // Woken by the next permit released on this key.
+            st.park(self.ticket, cx.waker());
+            self.stop_waiting_for_slot();
+            return Turn::Parked;
+        }
+        if let Some(g) = &self.key.global {
+            if !g.try_take(&mut self.global_ticket, cx.waker()) {
+                st.park(self.ticket, cx.waker());
+                return Turn::Parked;
+            }
+        }
+        st.commit(self.n, now);
+        self.finish(st);
+        Turn::Done(Ok(Permit {
+            key: Arc::clone(&self.key),
+        }))
+    }
+
+    /// Polls the sleep until `at`, creating it (once per deadline) if needed.
+    fn sleep_until(&mut self, at: u64, cx: &mut Context<'_>) -> Poll<()> {
+        let sleep = match &mut self.sleep {
+            Some((deadline, sleep)) if *deadline == at => sleep,
+            slot => {
+                let sleep = Box::pin(self.runtime.sleep_until(at));
+                &mut slot.insert((at, sleep)).1
+            }
+        };
+        let polled = sleep.as_mut().poll(cx);
+        if polled.is_ready() {
+            self.sleep = None;
+        }
+        polled
+    }
+}
+
 impl<R: Runtime> Future for Acquire<R> {
     type Output = Result<Permit, AcquireError>;
 
@@ -434,69 +512,18 @@ impl<R: Runtime> Future for Acquire<R> {
         let key = Arc::clone(&this.key);
         loop {
             let now = this.runtime.now_ns();
-            let mut st = lock(&key.state);
-            let Some(me) = st.queue.get(&this.ticket) else {
-                unreachable!("a waiter stays queued until it finishes");
-            };
-            if let Some(failed) = me.failed {
-                this.finish(&mut st);
-                return Poll::Ready(Err(failed));
-            }
-            let (queued_at, deadline) = (me.queued_at, me.deadline);
-            if st.queue.keys().next() != Some(&this.ticket) {
-                st.park(this.ticket, cx.waker());
-                return Poll::Pending;
-            }
-            let ready_at = match st.machine.ready_at(this.n, now).map_err(AcquireError::from) {
-                Ok(t) => t,
-                Err(e) => {
-                    this.finish(&mut st);
-                    return Poll::Ready(Err(e));
-                }
-            };
-            if ready_at > now {
-                if ready_at > deadline {
-                    this.finish(&mut st);
-                    let wait_ns = ready_at - queued_at;
-                    return Poll::Ready(Err(AcquireError::WaitTooLong { wait_ns }));
-                }
-                st.park(this.ticket, cx.waker());
-                drop(st);
-                this.stop_waiting_for_slot();
-                let sleep = match &mut this.sleep {
-                    Some((deadline, sleep)) if *deadline == ready_at => sleep,
-                    slot => {
-                        let sleep = Box::pin(this.runtime.sleep_until(ready_at));
-                        &mut slot.insert((ready_at, sleep)).1
+            let turn = this.turn(&mut lock(&key.state), now, cx);
+            match turn {
+                Turn::Done(result) => return Poll::Ready(result),
+                Turn::Parked => return Poll::Pending,
+                Turn::SleepUntil(at) => {
+                    // Waiting for the rate, it holds no in-flight slot.
+                    this.stop_waiting_for_slot();
+                    if this.sleep_until(at, cx).is_pending() {
+                        return Poll::Pending;
                     }
-                };
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        this.sleep = None;
-                        continue;
-                    }
-                    Poll::Pending => return Poll::Pending,
                 }
             }
-            this.sleep = None;
-            if !st.machine.may_send() {
-                // Woken by the next permit released on this key.
-                st.park(this.ticket, cx.waker());
-                drop(st);
-                this.stop_waiting_for_slot();
-                return Poll::Pending;
-            }
-            if let Some(g) = &key.global {
-                if !g.try_take(&mut this.global_ticket, cx.waker()) {
-                    st.park(this.ticket, cx.waker());
-                    return Poll::Pending;
-                }
-            }
-            st.commit(this.n, now);
-            this.finish(&mut st);
-            return Poll::Ready(Ok(Permit {
-                key: Arc::clone(&key),
-            }));
         }
     }
 }
