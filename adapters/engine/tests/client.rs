@@ -203,6 +203,14 @@ fn config() -> ClientConfig {
     }
 }
 
+/// A breaker that opens after three consecutive failures, for ten seconds.
+fn three_failures_open_for_10_s() -> Option<BreakerPolicy> {
+    Some(BreakerPolicy {
+        failure_threshold: 3,
+        open_for_ns: 10 * S,
+    })
+}
+
 fn client(rt: &FakeRuntime, config: ClientConfig) -> Client<FakeRuntime> {
     Client::new(rt.clone(), config).unwrap()
 }
@@ -469,10 +477,7 @@ fn a_breaker_opening_during_retries_returns_what_the_server_said() {
     let c = client(
         &rt,
         ClientConfig {
-            breaker: Some(BreakerPolicy {
-                failure_threshold: 3,
-                open_for_ns: 10 * S,
-            }),
+            breaker: three_failures_open_for_10_s(),
             backoff: Backoff::default().with_max_attempts(10),
             max_wait_ns: 5 * S,
             ..config()
@@ -602,10 +607,7 @@ fn an_open_breaker_is_waited_out_within_max_wait() {
     let c = client(
         &rt,
         ClientConfig {
-            breaker: Some(BreakerPolicy {
-                failure_threshold: 3,
-                open_for_ns: 10 * S,
-            }),
+            breaker: three_failures_open_for_10_s(),
             ..config()
         },
     );

@@ -42,6 +42,17 @@ fn limiter_waiting(
     (rt.clone(), b.build().unwrap())
 }
 
+/// Runs `futs` to completion on `rt` and returns when each was granted, in order.
+fn release_times(rt: &FakeRuntime, futs: Vec<Acquire<FakeRuntime>>) -> Vec<u64> {
+    rt.run(join_all(futs.into_iter().map(|f| {
+        let rt = rt.clone();
+        async move {
+            drop(f.await.unwrap());
+            rt.now_ns()
+        }
+    })))
+}
+
 /// A waker that counts how often it is woken.
 #[derive(Default)]
 struct Counter {
@@ -601,12 +612,7 @@ fn a_wait_beyond_max_wait_fails_at_once() {
 /// would come at 3 s, fails at once, before any of the others is even polled.
 #[test]
 fn max_wait_holds_for_a_waiter_deep_in_the_queue() {
-    let rt = FakeRuntime::new();
-    let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
-        .quota(per_second(1))
-        .max_wait_ns(2_500 * MS)
-        .build()
-        .unwrap();
+    let (rt, lim) = limiter_waiting(&[per_second(1)], 2_500 * MS);
     let mut futs: Vec<_> = (0..4).map(|_| lim.acquire(&"k")).collect();
     let fourth = futs.pop().unwrap();
     let r = fourth
@@ -614,35 +620,18 @@ fn max_wait_holds_for_a_waiter_deep_in_the_queue() {
         .expect("a waiter whose turn is beyond max_wait fails on its first poll");
     assert_eq!(r.unwrap_err(), AcquireError::WaitTooLong { wait_ns: 3 * S });
     assert_eq!(lim.snapshot(&"k").queued, 3);
-    let times = rt.run(join_all(futs.into_iter().map(|f| {
-        let rt = rt.clone();
-        async move {
-            drop(f.await.unwrap());
-            rt.now_ns()
-        }
-    })));
+    let times = release_times(&rt, futs);
     assert_eq!(times, [0, S, 2 * S]);
 }
 
 /// The boundary: a turn exactly `max_wait` away is granted, one nanosecond more is not.
 #[test]
 fn a_wait_equal_to_max_wait_is_granted() {
-    let rt = FakeRuntime::new();
-    let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
-        .quota(per_second(1))
-        .max_wait_ns(2 * S)
-        .build()
-        .unwrap();
+    let (rt, lim) = limiter_waiting(&[per_second(1)], 2 * S);
     let mut futs: Vec<_> = (0..4).map(|_| lim.acquire(&"k")).collect();
     let r = futs.pop().unwrap().now_or_never().expect("at once");
     assert_eq!(r.unwrap_err(), AcquireError::WaitTooLong { wait_ns: 3 * S });
-    let times = rt.run(join_all(futs.into_iter().map(|f| {
-        let rt = rt.clone();
-        async move {
-            drop(f.await.unwrap());
-            rt.now_ns()
-        }
-    })));
+    let times = release_times(&rt, futs);
     assert_eq!(times, [0, S, 2 * S]);
     // At 2 s the queue is empty and TAT is 3 s: a wait of exactly 1 s... then 2 s.
     rt.advance_to(2 * S + 1);
@@ -653,13 +642,7 @@ fn a_wait_equal_to_max_wait_is_granted() {
         r.unwrap_err(),
         AcquireError::WaitTooLong { wait_ns: 3 * S - 1 }
     );
-    let times = rt.run(join_all(futs.into_iter().map(|f| {
-        let rt = rt.clone();
-        async move {
-            drop(f.await.unwrap());
-            rt.now_ns()
-        }
-    })));
+    let times = release_times(&rt, futs);
     assert_eq!(times, [3 * S, 4 * S]);
 }
 
@@ -667,12 +650,7 @@ fn a_wait_equal_to_max_wait_is_granted() {
 /// plus `max_wait`), fails that waiter at once, not when its turn would have come.
 #[test]
 fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
-    let rt = FakeRuntime::new();
-    let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
-        .quota(per_second(1))
-        .max_wait_ns(5 * S)
-        .build()
-        .unwrap();
+    let (rt, lim) = limiter_waiting(&[per_second(1)], 5 * S);
     let first = lim.acquire(&"k");
     let second = lim.acquire(&"k");
     drop(first.now_or_never().unwrap().unwrap());
