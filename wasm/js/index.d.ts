@@ -249,10 +249,11 @@ export declare function interpretResponse(
 
 /**
  * Nanoseconds on the caller's own timeline, as a JavaScript number: the low-level classes
- * below (`Gcra`, `Tiers`, `Reservation`, `Backoff`, `CircuitBreaker`) take and return every
- * time this way. Integers below 2^53 (about 104 days) are exact; beyond that a number is
- * a double and carries its rounding (at most 2 ns at a year, 1 µs at 584 years). Fractions are
- * dropped; a negative or NaN time throws a `RangeError` whose `kind` is `"range"`.
+ * below (`Gcra`, `Tiers`, `Reservation`, `Backoff`, `CircuitBreaker`, `KeyMachine`, `Call`,
+ * `RetryBudget`) take and return every time this way. Integers below 2^53 (about 104 days)
+ * are exact; beyond that a number is a double and carries its rounding (at most 2 ns at a
+ * year, 1 µs at 584 years). Fractions are dropped; a negative or NaN time throws a
+ * `RangeError` whose `kind` is `"range"`.
  */
 export type Nanos = number;
 
@@ -462,5 +463,208 @@ export declare class CircuitBreaker {
     | { state: 'open'; retryInNs: number }
     | { state: 'half_open'; probeInFlight: boolean };
   /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** A circuit breaker's state at a given time, as `CircuitBreaker.state` reports it. */
+export type BreakerStateInfo =
+  | { state: 'closed'; consecutiveFailures: number }
+  | { state: 'open'; retryInNs: number }
+  | { state: 'half_open'; probeInFlight: boolean };
+
+/** What an event changed for a key: waiters must plan again, quotas were learned, a pause. */
+export interface Changed {
+  /** The rate plan changed (quotas, pacing, pause, the probe ended): re-plan every waiter. */
+  replan: boolean;
+  /** The quotas learned from the server changed. */
+  learned: boolean;
+  /** A pause now in force ends at this time, or null. */
+  pausedUntil: Nanos | null;
+}
+
+/**
+ * What one attempt produced, to feed `KeyMachine.onResponse` / `onFailure`, `Call.next` and
+ * `breakerSuccess`. A response is interpreted once, when it is made.
+ */
+export declare class Attempt {
+  /**
+   * A response: its status and `[name, value]` header pairs, read against the local unix
+   * time `wallMs` (for dates and epochs; the response's own `Date` header wins) and the
+   * longest acceptable wait `maxWaitNs` (pass the key's `maxWaitNs`).
+   * @throws {TypeError} for headers that are not string pairs
+   */
+  static response(
+    status: number,
+    headers: [string, string][],
+    wallMs: number,
+    maxWaitNs: Nanos,
+  ): Attempt;
+  /** A send that produced no response; `permanent` when sending again cannot help. */
+  static failed(permanent: boolean): Attempt;
+  /** No response within the per-attempt timeout. */
+  static timedOut(): Attempt;
+  /** Which of the three it is. */
+  readonly kind: 'response' | 'failed' | 'timed_out';
+  /** The status of a response, else undefined. */
+  readonly status: number | undefined;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/**
+ * How an attempt counts for a circuit breaker: true for a success. No response, a 5xx and a
+ * 408 are failures; a 429, and a 503 carrying a wait (Retry-After), are the server pacing its
+ * clients, and count as successes.
+ */
+export declare function breakerSuccess(attempt: Attempt): boolean;
+
+/** True for GET, HEAD, PUT, DELETE, OPTIONS and TRACE (case-sensitive). */
+export declare function isIdempotent(method: string): boolean;
+
+/** A copy of a key's rate state to plan a queue on, from `KeyMachine.schedule()`. */
+export declare class Schedule {
+  /** An independent copy: plan on it to try a turn without changing this one. */
+  copy(): Schedule;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** The options of `new KeyMachine(options)`; every field is optional. */
+export interface KeyMachineOptions {
+  /** Configured quotas (default none: the key learns from its server). At most 8 tiers in all. */
+  quotas?: QuotaSpec[];
+  /** Requests in flight at most (default: no cap). */
+  maxInFlight?: number | null;
+  /** The key's circuit breaker; `null` for none. Default 5 failures, open 10 s. */
+  breaker?: { failureThreshold?: number; openForNs?: Nanos } | null;
+  /** Learn quotas and pacing from response headers, and probe an unknown key (default true). */
+  learn?: boolean;
+  /** The most jitter added to a server's pause (default 1 s); also at most a tenth of it. */
+  pauseJitterMaxNs?: Nanos;
+  /** The longest wait accepted (default 10 minutes). */
+  maxWaitNs?: Nanos;
+  /** Seed of the pause jitter, a decimal string (default: random). */
+  seed?: string;
+}
+
+/**
+ * One key's decisions as a state machine with the caller's clock: the quotas in force and
+ * where they came from (configured, learned from `RateLimit-Policy`, a pacing tier from
+ * remaining/reset), each tier's state, the server's pause, the probe of an unknown key, the
+ * in-flight count and cap, and the circuit breaker. A scheduler asks when `n` cells may go
+ * (`readyAt`, or `planOn` for requests queued behind others), checks `maySend`, `commit`s an
+ * admission and `release`s it, and feeds back what came back (`onResponse`, `onFailure`).
+ * Configured and learned quotas both apply, so the stricter paces the key.
+ *
+ * @example
+ * const key = new KeyMachine({ quotas: ['2/s'], breaker: null, seed: '1' });
+ * key.readyAt(1, 0);      // 0
+ * key.commit(1, 0);
+ * key.readyAt(1, 0);      // 500_000_000
+ */
+export declare class KeyMachine {
+  /**
+   * @throws {RangeError} with `kind` a {@link QuotaErrorKind}, `too_many` or `range`
+   * @throws {TypeError} for options of the wrong type
+   */
+  constructor(options?: KeyMachineOptions);
+  /** When `n` cells may go: never before `now` or the pause. Throws {@link ImpossibleError}. */
+  readyAt(n: number, now: Nanos): Nanos;
+  /** A copy of the rate state, to plan queued requests on. */
+  schedule(): Schedule;
+  /**
+   * When `n` cells would go behind everything planned on `schedule`, which is advanced past
+   * them. Throws {@link ImpossibleError}.
+   */
+  planOn(schedule: Schedule, n: number, now: Nanos): Nanos;
+  /** True when the in-flight cap leaves room (one at a time while an unknown key is probed). */
+  maySend(): boolean;
+  /** Admits `n` cells at `now` and takes an in-flight slot. */
+  commit(n: number, now: Nanos): void;
+  /** An admitted request finished (or was never sent): its slot is free. */
+  release(): void;
+  /** Nothing is admitted before `t`; an earlier `t` never shortens a pause. */
+  pauseUntil(t: Nanos): Changed;
+  /** Replaces the configured quotas, keeping each tier's state; learned quotas still apply. */
+  setConfigured(quotas: QuotaSpec[]): Changed;
+  /** A request is about to queue: a key with no quota that never heard from its server probes. */
+  probeIfUnknown(): void;
+  /** A send on this key produced no response. */
+  onFailure(): Changed;
+  /** A response came back at `now`. @throws {TypeError} for an attempt that is not a response */
+  onResponse(attempt: Attempt, now: Nanos): Changed;
+  /** The quotas in force: configured, then learned, then the pacing tier. */
+  readonly quotas: QuotaParts[];
+  /** Where they came from. */
+  readonly source: 'none' | 'configured' | 'learned';
+  /** True when a quota is configured or learned (a pacing tier alone does not count). */
+  readonly hasQuota: boolean;
+  /** The time before which nothing is admitted (0 when never paused). */
+  readonly pausedUntil: Nanos;
+  /** Requests in flight. */
+  readonly inFlight: number;
+  /** The longest wait the key accepts. */
+  readonly maxWaitNs: Nanos;
+  /** True when dropping the key at `now` loses nothing. */
+  isIdle(now: Nanos): boolean;
+  /** The breaker's state at `now`, or null when the key has none. */
+  breakerState(now: Nanos): BreakerStateInfo | null;
+  /** Leave to send at `now`: a permit, `{ retryInNs }` while open, or null without a breaker. */
+  breakerAcquire(now: Nanos): BreakerPermit | { retryInNs: Nanos } | null;
+  /** Reports the permit's request as a success; true when it closed the breaker. */
+  breakerOnSuccess(permit: BreakerPermit, now: Nanos): boolean;
+  /** Reports the permit's request as a failure; true when it opened the breaker. */
+  breakerOnFailure(permit: BreakerPermit, now: Nanos): boolean;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** A retry budget shared by the calls to one destination; it starts full. */
+export declare class RetryBudget {
+  /**
+   * Each success earns `ratioPermille / 1000` of a retry, `minRetriesPerSec` trickle in each
+   * second, at most `maxBalance` are saved.
+   * @throws {RangeError} (kind `range`) for a ratio above 1000, a maximum of 0, or neither
+   *   ratio nor floor
+   */
+  constructor(ratioPermille: number, minRetriesPerSec: number, maxBalance: number);
+  /** Takes one retry at `now` if the balance holds one. */
+  tryRetry(now: Nanos): boolean;
+  /** Records a success at `now`. */
+  onSuccess(now: Nanos): void;
+  /** Whole retries available at `now`. */
+  balance(now: Nanos): number;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** The next step of a call. */
+export type CallStep =
+  | { step: 'return'; why: 'done' | 'not_retryable' | 'no_replay' | 'exhausted' | 'budget_spent' }
+  | { step: 'retry'; afterNs: Nanos; paused: boolean }
+  | { step: 'too_long'; waitNs: Nanos };
+
+/**
+ * One call's retries as a state machine: after each attempt, `next` says hand the outcome
+ * back (and why), retry after `afterNs` (`paused`: the wait is the server's pause of the key,
+ * so the retry simply queues behind it; otherwise sleep first), or fail because the server's
+ * wait exceeds `maxWaitNs`. 429 and 503 are retried for any method; 5xx, 408 and failures
+ * only for idempotent ones unless `retryNonIdempotent`; permanent failures never.
+ */
+export declare class Call {
+  /** @param seed a decimal string seeding the backoff's jitter */
+  constructor(backoff: Backoff, idempotent: boolean, seed: string, retryNonIdempotent?: boolean);
+  /** The next step after `attempt` at `now`; `budget`, when kept, pays for retries. */
+  next(
+    attempt: Attempt,
+    replayable: boolean,
+    budget: RetryBudget | null | undefined,
+    now: Nanos,
+  ): CallStep;
+  /** Attempts put on the wire so far. */
+  readonly attempts: number;
+  /** Retries granted so far. */
+  readonly retries: number;
+  /** Frees the WebAssembly memory. */
   free(): void;
 }

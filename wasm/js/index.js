@@ -18,6 +18,13 @@ import init, {
   Retrying,
   CircuitBreaker,
   BreakerPermit,
+  KeyMachine,
+  RawCall,
+  Attempt,
+  RetryBudget,
+  Schedule,
+  breakerSuccess,
+  isIdempotent,
 } from './headway_wasm.js';
 
 const wasmUrl = new URL('./headway_wasm_bg.wasm', import.meta.url);
@@ -31,7 +38,57 @@ if (wasmUrl.protocol === 'file:' && typeof globalThis.process?.versions?.node ==
   await init({ module_or_path: wasmUrl });
 }
 
-export { parseQuota, Gcra, Tiers, Reservation, Backoff, Retrying, CircuitBreaker, BreakerPermit };
+export {
+  parseQuota,
+  Gcra,
+  Tiers,
+  Reservation,
+  Backoff,
+  Retrying,
+  CircuitBreaker,
+  BreakerPermit,
+  KeyMachine,
+  Attempt,
+  RetryBudget,
+  Schedule,
+  breakerSuccess,
+  isIdempotent,
+};
+
+/**
+ * The retry state of one call: after each attempt, `next` says whether to hand the outcome
+ * back, retry after a delay, or fail because the server's wait is too long. See index.d.ts.
+ */
+export class Call {
+  #raw;
+
+  constructor(backoff, idempotent, seed, retryNonIdempotent = false) {
+    this.#raw = new RawCall(backoff, idempotent, seed, retryNonIdempotent);
+  }
+
+  /** The next step after `attempt` at `now`; `budget` (a RetryBudget) is optional. */
+  next(attempt, replayable, budget, now) {
+    return budget == null
+      ? this.#raw.next(attempt, replayable, now)
+      : this.#raw.nextWithBudget(attempt, replayable, budget, now);
+  }
+
+  /** Attempts put on the wire so far. */
+  get attempts() {
+    return this.#raw.attempts;
+  }
+
+  /** Retries granted so far. */
+  get retries() {
+    return this.#raw.retries;
+  }
+
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free() {
+    this.#raw?.free();
+    this.#raw = undefined;
+  }
+}
 
 /** Base class of every error this package throws besides TypeError and RangeError. */
 export class HeadwayError extends Error {

@@ -215,7 +215,8 @@ pub struct Tiers {
     tiers: headway_core::Tiers,
 }
 
-fn tier_quotas(v: &JsValue) -> Result<Vec<Quota>, JsValue> {
+/// An array of quotas (strings or objects as for [`Gcra`]), possibly empty.
+pub(crate) fn tier_quotas(v: &JsValue) -> Result<Vec<Quota>, JsValue> {
     let arr: &Array = v
         .dyn_ref()
         .ok_or_else(|| kind_error(type_error("tiers need an array of quotas"), "type"))?;

@@ -4,6 +4,8 @@
 //! way JavaScript prints them, and the module carries no formatting code of its own for them.
 
 use headway_core::breaker::BreakerError;
+use headway_core::budget::BudgetError;
+use headway_core::key::KeyError;
 use headway_core::{Impossible, QuotaError, TiersError};
 use headway_engine::{AcquireError, ClientError, ConfigError};
 use headway_web::FetchError;
@@ -132,6 +134,32 @@ pub(crate) fn tiers_error(e: TiersError) -> JsValue {
         TiersError::TooMany(_) => ("at most 8 quotas are allowed", "too_many"),
     };
     kind_error(range_error(message), kind)
+}
+
+/// A `RangeError` for a key machine's options: too many quotas (kind `too_many`), an
+/// in-flight cap of 0 or inconsistent breaker settings (kind `range`).
+pub(crate) fn key_error(e: KeyError) -> JsValue {
+    let message = match e {
+        KeyError::Tiers(e) => return tiers_error(e),
+        KeyError::ZeroInFlight => "\"maxInFlight\" must be at least 1",
+        KeyError::Breaker(BreakerError::ZeroThreshold) => {
+            "\"breaker.failureThreshold\" must be at least 1"
+        }
+        KeyError::Breaker(BreakerError::ZeroOpenFor) => {
+            "\"breaker.openForNs\" must be greater than 0"
+        }
+    };
+    kind_error(range_error(message), "range")
+}
+
+/// A `RangeError` (kind `range`) for a retry budget's settings.
+pub(crate) fn budget_error(e: BudgetError) -> JsValue {
+    let message = match e {
+        BudgetError::RatioAboveOne => "ratioPermille must be at most 1000",
+        BudgetError::ZeroMaxBalance => "maxBalance must be at least 1",
+        BudgetError::NeverRefills => "ratioPermille or minRetriesPerSec must be above 0",
+    };
+    kind_error(range_error(message), "range")
 }
 
 /// A `RangeError` for options the engine refuses.

@@ -2,7 +2,8 @@
 //!
 //! The WebAssembly half of the npm package `headway-limiter`. It exports a small raw API
 //! (`RawLimiter`, `RawPermit`, `interpretRaw`, `parseQuota`, `Gcra`, `Tiers`,
-//! `Reservation`, `Backoff`, `CircuitBreaker`) that the
+//! `Reservation`, `Backoff`, `CircuitBreaker`, and the core's decision machines `KeyMachine`,
+//! `RawCall`, `Attempt`, `RetryBudget`, `Schedule`) that the
 //! hand-written `js/index.js` wraps into idiomatic JavaScript: option objects, `AbortSignal`,
 //! `Error` subclasses and promises.
 //!
@@ -21,11 +22,15 @@ mod cells;
 mod errors;
 mod limiter;
 mod lowlevel;
+mod machine;
 mod options;
 
 pub use cells::{parse_quota, Gcra, Reservation, Tiers};
 pub use limiter::{RawLimiter, RawPermit};
 pub use lowlevel::{interpret_raw, Backoff, BreakerPermit, CircuitBreaker, Retrying};
+pub use machine::{
+    breaker_success, is_idempotent, Attempt, Call, KeyMachine, RetryBudget, Schedule,
+};
 pub use options::{parse_options, Options};
 
 /// The allocator: Talc, a fraction of the size of the default dlmalloc.

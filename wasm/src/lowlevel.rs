@@ -19,6 +19,21 @@ fn opt(v: Option<u64>) -> JsValue {
     v.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
 }
 
+/// `[[name, value], ...]` as owned pairs; anything else is a `TypeError`.
+pub(crate) fn header_pairs(headers: &Array) -> Result<Vec<(String, String)>, JsValue> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(headers.length() as usize);
+    for entry in headers.iter() {
+        let pair: Array = entry
+            .dyn_into()
+            .map_err(|_| type_error("headers must be [name, value] pairs"))?;
+        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
+            return Err(type_error("header names and values must be strings"));
+        };
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
 /// Interprets a response: `headers` is an array of `[name, value]` pairs, `wall_ms` the
 /// local unix time in milliseconds, `max_wait_ms` the longest acceptable wait. Returns
 /// `{ verdict, reason, afterMs, waitMs, pauseMs, limit, remaining, resetMs, policies }`
@@ -30,16 +45,7 @@ pub fn interpret_raw(
     wall_ms: f64,
     max_wait_ms: f64,
 ) -> Result<JsValue, JsValue> {
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(headers.length() as usize);
-    for entry in headers.iter() {
-        let pair: Array = entry
-            .dyn_into()
-            .map_err(|_| type_error("headers must be [name, value] pairs"))?;
-        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-            return Err(type_error("header names and values must be strings"));
-        };
-        pairs.push((name, value));
-    }
+    let pairs = header_pairs(&headers)?;
     let options = Options {
         max_wait_ns: to_u64(max_wait_ms, "maxWaitMs")?.saturating_mul(NANOS_PER_MILLI),
     };
@@ -86,11 +92,18 @@ fn backoff_problem(e: BackoffError) -> &'static str {
     }
 }
 
+/// A seed given as a decimal string (seeds may exceed 2^53); anything else is a `RangeError`.
+pub(crate) fn parse_seed(seed: &str) -> Result<u64, JsValue> {
+    seed.trim()
+        .parse()
+        .map_err(|_| range_error(Text::new("seed must be a decimal u64, got ").quoted(seed)))
+}
+
 /// A retry pacing policy: exponential backoff with jitter and caps, deterministic per seed.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Backoff {
-    policy: headway_core::backoff::Backoff,
+    pub(crate) policy: headway_core::backoff::Backoff,
 }
 
 #[wasm_bindgen]
@@ -124,12 +137,8 @@ impl Backoff {
 
     /// Starts a retry sequence. `seed` is a decimal string (seeds may exceed 2^53).
     pub fn start(&self, seed: &str) -> Result<Retrying, JsValue> {
-        let seed: u64 = seed
-            .trim()
-            .parse()
-            .map_err(|_| range_error(Text::new("seed must be a decimal u64, got ").quoted(seed)))?;
         Ok(Retrying {
-            state: self.policy.start(seed),
+            state: self.policy.start(parse_seed(seed)?),
         })
     }
 }
@@ -177,7 +186,7 @@ pub struct CircuitBreaker {
 #[wasm_bindgen]
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerPermit {
-    permit: breaker::Permit,
+    pub(crate) permit: breaker::Permit,
 }
 
 #[wasm_bindgen]
@@ -206,14 +215,7 @@ impl CircuitBreaker {
 
     /// A permit at `now`, or `{ retryInNs }` while open.
     pub fn acquire(&self, now: f64) -> Result<JsValue, JsValue> {
-        Ok(match self.breaker.acquire(to_u64(now, "now")?) {
-            Ok(permit) => BreakerPermit { permit }.into(),
-            Err(open) => {
-                let o = Object::new();
-                set(&o, "retryInNs", open.retry_in_ns as f64);
-                o.into()
-            }
-        })
+        Ok(acquired(self.breaker.acquire(to_u64(now, "now")?)))
     }
 
     /// Reports a success; true when it closed the breaker.
@@ -231,23 +233,41 @@ impl CircuitBreaker {
     /// `{ state: "closed", consecutiveFailures }`, `{ state: "open", retryInNs }` or
     /// `{ state: "half_open", probeInFlight }`.
     pub fn state(&self, now: f64) -> Result<JsValue, JsValue> {
-        let o = Object::new();
-        match self.breaker.state(to_u64(now, "now")?) {
-            BreakerState::Closed {
-                consecutive_failures,
-            } => {
-                set(&o, "state", "closed");
-                set(&o, "consecutiveFailures", consecutive_failures as f64);
-            }
-            BreakerState::Open { retry_in_ns } => {
-                set(&o, "state", "open");
-                set(&o, "retryInNs", retry_in_ns as f64);
-            }
-            BreakerState::HalfOpen { probe_in_flight } => {
-                set(&o, "state", "half_open");
-                set(&o, "probeInFlight", probe_in_flight);
-            }
-        }
-        Ok(o.into())
+        Ok(breaker_state(self.breaker.state(to_u64(now, "now")?)).into())
     }
+}
+
+/// A breaker's answer to `acquire`: a [`BreakerPermit`], or `{ retryInNs }` while open.
+pub(crate) fn acquired(answer: Result<breaker::Permit, breaker::Open>) -> JsValue {
+    match answer {
+        Ok(permit) => BreakerPermit { permit }.into(),
+        Err(open) => {
+            let o = Object::new();
+            set(&o, "retryInNs", open.retry_in_ns as f64);
+            o.into()
+        }
+    }
+}
+
+/// `{ state: "closed", consecutiveFailures }`, `{ state: "open", retryInNs }` or
+/// `{ state: "half_open", probeInFlight }`.
+pub(crate) fn breaker_state(state: BreakerState) -> Object {
+    let o = Object::new();
+    match state {
+        BreakerState::Closed {
+            consecutive_failures,
+        } => {
+            set(&o, "state", "closed");
+            set(&o, "consecutiveFailures", consecutive_failures as f64);
+        }
+        BreakerState::Open { retry_in_ns } => {
+            set(&o, "state", "open");
+            set(&o, "retryInNs", retry_in_ns as f64);
+        }
+        BreakerState::HalfOpen { probe_in_flight } => {
+            set(&o, "state", "half_open");
+            set(&o, "probeInFlight", probe_in_flight);
+        }
+    }
+    o
 }

@@ -20,11 +20,11 @@ pub struct Options {
     pub runtime: WebRuntime,
 }
 
-fn get(obj: &JsValue, name: &str) -> JsValue {
+pub(crate) fn get(obj: &JsValue, name: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn is_set(v: &JsValue) -> bool {
+pub(crate) fn is_set(v: &JsValue) -> bool {
     !v.is_undefined() && !v.is_null()
 }
 
@@ -34,7 +34,7 @@ fn option(name: &str) -> Text {
 }
 
 /// An integer option from `min` to `max`.
-fn integer(v: &JsValue, name: &str, min: f64, max: f64) -> Result<f64, JsValue> {
+pub(crate) fn integer(v: &JsValue, name: &str, min: f64, max: f64) -> Result<f64, JsValue> {
     let n = v
         .as_f64()
         .ok_or_else(|| type_error(option(name).s(" must be a number, got ").value(v)))?;
@@ -61,7 +61,7 @@ fn count(v: &JsValue, name: &str) -> Result<u32, JsValue> {
     Ok(integer(v, name, 1.0, u32::MAX as f64)? as u32)
 }
 
-fn boolean(v: &JsValue, name: &str) -> Result<bool, JsValue> {
+pub(crate) fn boolean(v: &JsValue, name: &str) -> Result<bool, JsValue> {
     v.as_bool()
         .ok_or_else(|| type_error(option(name).s(" must be a boolean, got ").value(v)))
 }

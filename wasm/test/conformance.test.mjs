@@ -14,6 +14,11 @@ import {
   Backoff,
   CircuitBreaker,
   BreakerPermit,
+  KeyMachine,
+  Call,
+  Attempt,
+  RetryBudget,
+  breakerSuccess,
 } from '../pkg/index.js';
 
 const dataDir = fileURLToPath(new URL('../../tests/conformance/data/', import.meta.url));
@@ -126,6 +131,268 @@ function runOps(limiter, ops) {
   for (const r of held) r.free();
 }
 
+/** The expectations a traces.json event may carry. */
+const TRACE_EXPECTATIONS = new Set([
+  'admitted', 'failed', 'step', 'attempts', 'in_flight', 'paused_until', 'quotas', 'source',
+  'breaker', 'queue',
+]);
+
+/** A breaker state as the data files spell it. */
+function breakerSpec(s) {
+  if (s === null) return null;
+  return s.state === 'closed'
+    ? { state: 'closed', consecutive_failures: s.consecutiveFailures }
+    : s.state === 'open'
+      ? { state: 'open', retry_in_ns: s.retryInNs }
+      : { state: 'half_open', probe_in_flight: s.probeInFlight };
+}
+
+/** A call step as the data files spell it. */
+function stepSpec(s) {
+  if (s.step === 'return') return { kind: 'return', why: s.why };
+  if (s.step === 'retry') return { kind: 'retry', after_ns: s.afterNs, paused: s.paused };
+  return { kind: 'too_long', wait_ns: s.waitNs };
+}
+
+/** `{ value }` from `f()`, or `{ impossible }` with the RangeError it threw. */
+function orImpossible(f) {
+  try {
+    return { value: f() };
+  } catch (e) {
+    if (e instanceof RangeError && e.kind === 'impossible') return { impossible: e };
+    throw e;
+  }
+}
+
+/**
+ * Replays one traces.json case through KeyMachine and Call with the FIFO driver the file's
+ * description defines, as the Rust runner (tests/conformance/src/traces.rs) does.
+ */
+function runTrace(c) {
+  const k = c.key;
+  const r = c.retry;
+  const key = new KeyMachine({
+    quotas: k.quotas.map(spec),
+    maxInFlight: k.max_in_flight,
+    breaker: k.breaker && {
+      failureThreshold: k.breaker.failure_threshold,
+      openForNs: k.breaker.open_for_ns,
+    },
+    learn: k.learn,
+    pauseJitterMaxNs: k.pause_jitter_max_ns,
+    maxWaitNs: k.max_wait_ns,
+    seed: k.seed,
+  });
+  const b = r.backoff;
+  const backoff = new Backoff(b.base_ns, b.max_delay_ns, b.max_attempts, b.max_total_ns, b.jitter);
+  const budget = r.budget
+    ? new RetryBudget(r.budget.ratio_permille, r.budget.min_per_sec, r.budget.max)
+    : null;
+  const queue = []; // { id, n, queuedAt, deadline }
+  const inFlight = []; // { id, permit }
+  const calls = new Map(); // id -> { call, state: 'running' | 'over' | retry-from time }
+  let now = 0;
+  let admitted = [];
+  let failed = [];
+
+  const fail = (f) => {
+    const s = calls.get(f.id);
+    if (s) s.state = 'over';
+    failed.push(f);
+  };
+  const tooLong = (id, waitNs) => ({ id, kind: 'wait_too_long', wait_ns: waitNs });
+  const impossible = (id, e) => ({ id, kind: 'impossible', burst: e.burst });
+  const circuitOpen = (id, retryInNs) => ({ id, kind: 'circuit_open', retry_in_ns: retryInNs });
+
+  function admit(w) {
+    const answer = key.breakerAcquire(now);
+    if (answer !== null && !(answer instanceof BreakerPermit)) {
+      fail(circuitOpen(w.id, answer.retryInNs));
+      return;
+    }
+    key.commit(w.n, now);
+    admitted.push({ id: w.id, at: now });
+    inFlight.push({ id: w.id, permit: answer });
+  }
+
+  function pass(until) {
+    while (queue.length > 0) {
+      const head = queue[0];
+      const ready = orImpossible(() => key.readyAt(head.n, now));
+      if (ready.impossible) {
+        queue.shift();
+        fail(impossible(head.id, ready.impossible));
+      } else if (ready.value > now && ready.value > head.deadline) {
+        queue.shift();
+        fail(tooLong(head.id, ready.value - head.queuedAt));
+      } else if (ready.value <= until && key.maySend()) {
+        queue.shift();
+        now = ready.value;
+        admit(head);
+      } else {
+        break;
+      }
+    }
+    now = until;
+  }
+
+  function replan() {
+    let ahead = key.schedule();
+    for (const w of queue.splice(0)) {
+      const trial = ahead.copy();
+      const turn = orImpossible(() => key.planOn(trial, w.n, now));
+      if (!turn.impossible && turn.value <= w.deadline) {
+        ahead.free();
+        ahead = trial;
+        queue.push(w);
+        continue;
+      }
+      trial.free();
+      const why = turn.impossible
+        ? impossible(w.id, turn.impossible)
+        : tooLong(w.id, turn.value - w.queuedAt);
+      fail(why);
+    }
+    ahead.free();
+  }
+
+  function acquire(id, n) {
+    const s = calls.get(id);
+    if (s === undefined) {
+      const call = new Call(backoff, r.idempotent, k.seed, r.retry_non_idempotent ?? false);
+      calls.set(id, { call, state: 'running' });
+    } else if (typeof s.state === 'number' && s.state <= now) {
+      s.state = 'running';
+    } else {
+      throw new Error(`${id} is running, over, or acquired before its retry`);
+    }
+    key.probeIfUnknown();
+    const breaker = key.breakerState(now);
+    if (breaker?.state === 'open') {
+      fail(circuitOpen(id, breaker.retryInNs));
+      return;
+    }
+    const ahead = key.schedule();
+    try {
+      for (const w of queue) orImpossible(() => key.planOn(ahead, w.n, now));
+      const turn = orImpossible(() => key.planOn(ahead, n, now));
+      const deadline = now + k.max_wait_ns;
+      if (turn.impossible) fail(impossible(id, turn.impossible));
+      else if (turn.value > deadline) fail(tooLong(id, turn.value - now));
+      else queue.push({ id, n, queuedAt: now, deadline });
+    } finally {
+      ahead.free();
+    }
+  }
+
+  /** Takes `id` (or the latest admitted) out of flight and frees its slot. */
+  function land(id) {
+    const i = id === undefined ? inFlight.length - 1 : inFlight.findIndex((f) => f.id === id);
+    if (i < 0) throw new Error(`${id} is not in flight`);
+    key.release();
+    return inFlight.splice(i, 1)[0];
+  }
+
+  function finish({ id, permit }, attempt, replayable) {
+    if (permit) {
+      if (breakerSuccess(attempt)) key.breakerOnSuccess(permit, now);
+      else key.breakerOnFailure(permit, now);
+      permit.free();
+    }
+    const s = calls.get(id);
+    const step = s.call.next(attempt, replayable, budget, now);
+    attempt.free();
+    s.state = step.step !== 'retry' ? 'over' : step.paused ? now : now + step.afterNs;
+    return step;
+  }
+
+  try {
+    c.events.forEach((e, i) => {
+      const where = `event ${i} (${e.event} at ${e.at})`;
+      assert.ok(e.at >= now, `${where}: time goes back from ${now}`);
+      admitted = [];
+      failed = [];
+      pass(e.at);
+      let id = e.id;
+      let step = null;
+      let changed = null;
+      const replayable = e.replayable ?? true;
+      switch (e.event) {
+        case 'acquire':
+          acquire(e.id, e.n ?? 1);
+          break;
+        case 'advance':
+          break;
+        case 'response': {
+          const sent = land(e.id);
+          id = sent.id;
+          const attempt = Attempt.response(e.status, e.headers ?? [], e.wall_ms, k.max_wait_ns);
+          changed = key.onResponse(attempt, now);
+          step = finish(sent, attempt, replayable);
+          break;
+        }
+        case 'failure':
+        case 'timeout': {
+          const sent = land(e.id);
+          id = sent.id;
+          changed = key.onFailure();
+          const attempt = e.event === 'timeout' ? Attempt.timedOut() : Attempt.failed(e.permanent);
+          step = finish(sent, attempt, replayable);
+          break;
+        }
+        case 'release':
+          land(e.id).permit?.free();
+          calls.get(e.id).state = 'over';
+          break;
+        case 'cancel': {
+          const at = queue.findIndex((w) => w.id === e.id);
+          assert.ok(at >= 0, `${where}: ${e.id} is not queued`);
+          queue.splice(at, 1);
+          calls.get(e.id).state = 'over';
+          break;
+        }
+        case 'pause':
+          changed = key.pauseUntil(e.until);
+          break;
+        case 'configure':
+          changed = key.setConfigured(e.configured.map(spec));
+          break;
+        default:
+          assert.fail(`${where}: unknown event`);
+      }
+      if (changed?.replan) replan();
+      pass(e.at);
+
+      const x = e.expect ?? {};
+      for (const name of Object.keys(x)) {
+        assert.ok(TRACE_EXPECTATIONS.has(name), `${where}: unknown expectation ${name}`);
+      }
+      assert.deepStrictEqual(admitted, x.admitted ?? [], `${where}: admitted`);
+      assert.deepStrictEqual(failed, x.failed ?? [], `${where}: failed`);
+      assert.deepStrictEqual(step && stepSpec(step), x.step ?? null, `${where}: step`);
+      const observed = {
+        attempts: () => calls.get(id)?.call.attempts,
+        in_flight: () => key.inFlight,
+        paused_until: () => key.pausedUntil,
+        quotas: () =>
+          key.quotas.map((q) => ({ limit: q.limit, period_ns: q.periodNs, burst: q.burst })),
+        source: () => key.source,
+        breaker: () => breakerSpec(key.breakerState(e.at)),
+        queue: () => queue.map((w) => w.id),
+      };
+      for (const [name, got] of Object.entries(observed)) {
+        if (x[name] !== undefined) assert.deepStrictEqual(got(), x[name], `${where}: ${name}`);
+      }
+    });
+  } finally {
+    for (const f of inFlight) f.permit?.free();
+    for (const s of calls.values()) s.call.free();
+    budget?.free();
+    backoff.free();
+    key.free();
+  }
+}
+
 const runners = {
   headers(c) {
     const r = interpretResponse(c.status, c.headers, {
@@ -205,6 +472,8 @@ const runners = {
     }
   },
 
+  traces: runTrace,
+
   breaker(c) {
     const b = new CircuitBreaker(c.failure_threshold, c.open_for_ns);
     const permits = new Map();
@@ -250,7 +519,7 @@ const runners = {
 };
 
 test('the conformance files are found', () => {
-  for (const suite of ['backoff', 'breaker', 'gcra', 'headers', 'quota', 'tiers']) {
+  for (const suite of ['backoff', 'breaker', 'gcra', 'headers', 'quota', 'tiers', 'traces']) {
     assert.ok(files.includes(`${suite}.json`), `${suite}.json is missing from ${dataDir}`);
   }
 });
@@ -329,4 +598,75 @@ test('the JavaScript runners check every expectation: breaking any one fails its
     }
   }
   assert.ok(broken > 400, `only ${broken} expectations`);
+});
+
+/**
+ * Changes expectation `name` of a traces.json event so that a correct driver no longer meets
+ * it (as the Rust runner's own self-test does), claiming an admission or a failure where the
+ * event expects none.
+ */
+function breakExpectation(x, name) {
+  const v = x[name];
+  switch (name) {
+    case 'admitted':
+    case 'failed': {
+      const list = v ?? [];
+      x[name] = list;
+      if (list.length === 0) {
+        const bogus = name === 'admitted' ? { at: 0 } : { kind: 'impossible', burst: 1 };
+        list.push({ id: 'nobody', ...bogus });
+      } else {
+        const first = list[0];
+        const field = ['at', 'wait_ns', 'burst', 'retry_in_ns'].find((f) => f in first);
+        first[field] += 1;
+      }
+      break;
+    }
+    case 'step':
+      if (v.kind === 'return') v.why = v.why === 'done' ? 'exhausted' : 'done';
+      else if (v.kind === 'retry') v.after_ns += 1;
+      else v.wait_ns += 1;
+      break;
+    case 'attempts':
+    case 'in_flight':
+    case 'paused_until':
+      x[name] = v + 1;
+      break;
+    case 'quotas':
+      if (v.length === 0) v.push({ limit: 1, period_ns: 1, burst: 1 });
+      else v[0].limit += 1;
+      break;
+    case 'source':
+      x[name] = v === 'none' ? 'learned' : 'none';
+      break;
+    case 'breaker':
+      if ('consecutive_failures' in v) v.consecutive_failures += 1;
+      else if ('retry_in_ns' in v) v.retry_in_ns += 1;
+      else v.probe_in_flight = !v.probe_in_flight;
+      break;
+    case 'queue':
+      v.push('nobody');
+      break;
+    default:
+      assert.fail(`unknown expectation ${name}`);
+  }
+}
+
+test('the JavaScript trace runner checks every expectation: breaking one fails its case', () => {
+  const json = JSON.parse(readFileSync(join(dataDir, 'traces.json'), 'utf8'));
+  let broken = 0;
+  for (const c of json.cases) {
+    c.events.forEach((e, i) => {
+      const names = new Set([...Object.keys(e.expect ?? {}), 'admitted', 'failed']);
+      for (const name of names) {
+        const mutated = structuredClone(c);
+        const event = mutated.events[i];
+        event.expect ??= {};
+        breakExpectation(event.expect, name);
+        broken++;
+        assert.throws(() => runTrace(mutated), undefined, `${c.name} event ${i} ${name}`);
+      }
+    });
+  }
+  assert.ok(broken > 850, `only ${broken} expectations`);
 });

@@ -50,3 +50,9 @@ pub fn limiter<K: std::hash::Hash + Eq + Clone>() -> headway_engine::LimiterBuil
 {
     headway_engine::Limiter::builder(TokioRuntime::new())
 }
+
+/// The Rust examples of the workspace README, compiled (and run, where not `no_run`) as doc
+/// tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;

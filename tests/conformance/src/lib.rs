@@ -5,8 +5,11 @@
 //! files. This crate embeds them and runs them against `headway-core`; a runner on any target
 //! (native, wasm in Node, wasm in a browser) calls [`run_all`] and asserts no failures.
 //!
-//! Times in the GCRA and tier files are integer nanoseconds below 2^53, so JavaScript numbers
-//! hold them exactly; header files use milliseconds.
+//! Times in the GCRA, tier and trace files are integer nanoseconds below 2^53, so JavaScript
+//! numbers hold them exactly; header files use milliseconds. The trace file replays whole
+//! event sequences (acquisitions, responses, failures, cancellations) through the core's
+//! per-key and per-call state machines with a small FIFO driver, so every target checks the
+//! same decisions, in the same order, at the same times.
 
 mod backoff;
 mod breaker;
@@ -17,6 +20,7 @@ mod report;
 #[cfg(test)]
 mod testing;
 mod tiers;
+mod traces;
 
 pub use report::{Report, Suite};
 
@@ -28,6 +32,7 @@ pub const SUITES: &[(&str, &str)] = &[
     ("gcra", include_str!("../data/gcra.json")),
     ("tiers", include_str!("../data/tiers.json")),
     ("quota", include_str!("../data/quota.json")),
+    ("traces", include_str!("../data/traces.json")),
 ];
 
 /// Runs every suite against `headway-core` and returns one report per suite.
@@ -48,6 +53,7 @@ pub fn run_suite(name: &str, json: &str) -> Report {
         "gcra" => gcra::run(json, &mut report),
         "tiers" => tiers::run(json, &mut report),
         "quota" => quota::run(json, &mut report),
+        "traces" => traces::run(json, &mut report),
         other => report.fail(other, "no runner for this suite"),
     }
     let _ = json;
