@@ -347,7 +347,10 @@ impl<B: TierBuf> KeyMachine<B> {
     fn earliest(&self, schedule: &Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
         let mut at = now.max(schedule.not_before);
         if n == 0 {
-            return Err(Impossible { n, burst: 0 });
+            // The burst reported is the quotas' (the least of the tiers), as the cells and
+            // tiers report it; a key without quotas has no limit on one request's cells.
+            let burst = self.quotas().map(|q| q.burst()).min().unwrap_or(u32::MAX);
+            return Err(Impossible { n, burst });
         }
         for (i, tier) in self.tiers.tiers().iter().enumerate() {
             at = at.max(plan(schedule.tats[i], 0, tier.timing(), n, now)?.ready_at);
@@ -423,12 +426,21 @@ impl<B: TierBuf> KeyMachine<B> {
     /// learned quotas, a pause for every waiter, pacing from `remaining`/`reset`. `rng`
     /// draws the pause's jitter.
     ///
-    /// With a known quota (configured or learned), a *successful* response that leaves
-    /// `remaining == 0` neither pauses the key nor adds a pacing tier: the quota already
-    /// spaces the next request, and servers that report resets in whole seconds would
-    /// otherwise stall a fast key. A 429 or 503 with a wait pauses every waiter of the key.
+    /// What pauses the key, for every waiter:
+    /// - a `Retry-After` on any status but a success (2xx): RFC 9110 gives it meaning on 429,
+    ///   503 and redirects, and APIs send it on 403 for secondary limits; on a success the
+    ///   server did the work, and the header is ignored (a hostile or stray value there
+    ///   cannot stall the key);
+    /// - an exhausted window (`remaining == 0` with a reset) on a 429 or 503, or on any
+    ///   response while the key has no known quota. With a known quota (configured or
+    ///   learned), a successful response that leaves `remaining == 0` neither pauses the key
+    ///   nor adds a pacing tier: the quota already spaces the next request, and servers that
+    ///   report resets in whole seconds would otherwise stall a fast key;
+    /// - a wait longer than `max_wait` (the call fails with it): the key is paused for the
+    ///   server's whole wait.
+    ///
     /// Without a known quota the headers are all there is: `remaining` is spread over
-    /// `reset`, and `remaining == 0` pauses the key until the reset.
+    /// `reset` as a pacing tier.
     pub fn on_response(
         &mut self,
         interp: &Interpretation,
@@ -443,9 +455,16 @@ impl<B: TierBuf> KeyMachine<B> {
             changed.learned = true;
         }
         let has_quota = self.has_quota();
-        let pause = match (interp.verdict, fb.pause_ns) {
+        let success = (200..300).contains(&interp.status);
+        let hinted = fb.retry_after_ns.filter(|_| !success);
+        let exhausted = match (fb.remaining, fb.reset_ns) {
+            (Some(0), Some(reset)) if !has_quota || !matches!(interp.verdict, Verdict::Done) => {
+                Some(reset.min(policy.max_wait_ns))
+            }
+            _ => None,
+        };
+        let pause = match (interp.verdict, hinted.or(exhausted)) {
             (Verdict::TooLong { wait_ns }, _) => Some(now.saturating_add(wait_ns)),
-            (Verdict::Done, _) if has_quota => None,
             (_, Some(pause)) => {
                 let room = policy.max_wait_ns.saturating_sub(pause);
                 let cap = (pause / 10).min(policy.pause_jitter_max_ns).min(room);
@@ -516,6 +535,11 @@ impl<B: TierBuf> KeyMachine<B> {
         }
         let before = usize::from(self.configured + self.learned);
         let configured = self.configured_quotas();
+        if self.pacing {
+            // Drop the pacing tier first, so that no learned tier inherits its state.
+            let old = self.learned_quotas();
+            self.rebuild(configured.as_slice(), old.as_slice(), None);
+        }
         self.rebuild(configured.as_slice(), learned.as_slice(), None);
         // The server counted the requests already sent (the one that taught the quota, and
         // any still in flight): a tier new to the key is charged for them.
@@ -593,5 +617,51 @@ impl QuotaList {
 
     fn as_slice(&self) -> &[Quota] {
         &self.quotas[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feedback::{interpret, Options};
+
+    const MS: u64 = 1_000_000;
+
+    fn answer(key: &mut KeyMachine, headers: &[(&str, &str)], now: u64) -> Changed {
+        let policy = KeyPolicy::default();
+        let i = interpret(200, headers, 0, &Options::default());
+        key.on_response(&i, now, &policy, &mut SplitMix64::new(0))
+    }
+
+    #[test]
+    fn a_learned_tier_never_inherits_the_pacing_tiers_state() {
+        let mut key: KeyMachine = KeyMachine::new(&[], &KeyPolicy::default()).unwrap();
+        key.commit(1, 0);
+        key.release();
+        // 5 left in a second: a pacing tier of 5/s, charged nothing yet.
+        answer(
+            &mut key,
+            &[("X-RateLimit-Remaining", "5"), ("X-RateLimit-Reset", "1")],
+            0,
+        );
+        key.commit(1, 0);
+        key.release();
+        assert_eq!(key.ready_at(1, 0), Ok(200 * MS));
+        // The server then publishes 10/s: a fresh tier, charged for the request that taught
+        // it (100 ms), not the pacing tier's 200 ms plus that.
+        let changed = answer(&mut key, &[("RateLimit-Policy", "\"q\";q=10;w=1")], 0);
+        assert!(changed.learned && changed.replan);
+        assert_eq!(
+            key.quotas().collect::<std::vec::Vec<_>>(),
+            [Quota::per_second(10).unwrap()]
+        );
+        assert_eq!(key.ready_at(1, 0), Ok(100 * MS));
+    }
+
+    #[test]
+    fn zero_cells_are_impossible_with_the_quotas_burst() {
+        let q = Quota::per_second(10).unwrap().with_burst(3).unwrap();
+        let key: KeyMachine = KeyMachine::new(&[q], &KeyPolicy::default()).unwrap();
+        assert_eq!(key.ready_at(0, 0), Err(Impossible { n: 0, burst: 3 }));
     }
 }

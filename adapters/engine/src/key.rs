@@ -143,8 +143,13 @@ impl KeyState {
         let mut ahead = self.machine.schedule();
         let mut queue = std::mem::take(&mut self.queue);
         for waiter in queue.values_mut().filter(|w| w.failed.is_none()) {
-            let failed = match self.plan_turn(&mut ahead, waiter.n, now) {
-                Ok(turn) if turn <= waiter.deadline => continue,
+            // Planned on a copy: a waiter that fails takes no turn from those behind it.
+            let mut planned = ahead;
+            let failed = match self.plan_turn(&mut planned, waiter.n, now) {
+                Ok(turn) if turn <= waiter.deadline => {
+                    ahead = planned;
+                    continue;
+                }
                 Ok(turn) => AcquireError::WaitTooLong {
                     wait_ns: turn - waiter.queued_at,
                 },

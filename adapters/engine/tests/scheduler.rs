@@ -670,6 +670,31 @@ fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
     assert_eq!(rt.next_timer(), None, "the failed waiter still sleeps");
 }
 
+/// A waiter that a pause fails takes no turn from those behind it: 1/s, max_wait 3 s, b
+/// queued at 0 (deadline 3 s) and c at 900 ms (deadline 3.9 s). A pause until 3.05 s fails
+/// b; c is planned at 3.05 s, not behind a phantom b at 4.05 s, and goes then.
+#[test]
+fn a_waiter_failed_by_a_pause_takes_no_turn() {
+    let (rt, lim) = limiter_waiting(&[per_second(1)], 3 * S);
+    drop(lim.try_acquire(&"k").unwrap());
+    let mut b = Box::pin(lim.acquire(&"k"));
+    assert!((&mut b).now_or_never().is_none());
+    rt.advance_to(900 * MS);
+    let c = lim.acquire(&"k");
+    rt.advance_to(950 * MS);
+    lim.pause_until(&"k", 3_050 * MS);
+    let r = (&mut b)
+        .now_or_never()
+        .expect("b fails when the pause arrives");
+    assert_eq!(
+        r.unwrap_err(),
+        AcquireError::WaitTooLong {
+            wait_ns: 3_050 * MS
+        }
+    );
+    assert_eq!(release_times(&rt, vec![c]), [3_050 * MS]);
+}
+
 #[test]
 fn more_cells_than_the_burst_is_impossible_not_a_wait() {
     let (_rt, lim) = limiter(&[per_second(10).with_burst(3).unwrap()]);

@@ -353,8 +353,12 @@ impl Iterator for PolicyIter<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Feedback {
     /// Admit nothing on this key for this many nanoseconds from now: `Retry-After` on any
-    /// status, else the reset when the remaining quota is 0. At most `max_wait_ns`.
+    /// status, else the reset when the remaining quota is 0. At most `max_wait_ns`. (What a
+    /// key does with it depends on the status: see [`crate::key::KeyMachine::on_response`].)
     pub pause_ns: Option<u64>,
+    /// The `Retry-After` wait alone, at most `max_wait_ns`: `None` when the header is absent
+    /// or unreadable.
+    pub retry_after_ns: Option<u64>,
     /// Requests allowed in the current window (`RateLimit` / `RateLimit-Limit` /
     /// `X-RateLimit-Limit` / -07 `limit=` / the -08 policy's `q`).
     pub limit: Option<u64>,
@@ -370,6 +374,8 @@ pub struct Feedback {
 /// The meaning of one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Interpretation {
+    /// The response's status.
+    pub status: u16,
     /// What to do with this request.
     pub verdict: Verdict,
     /// What the key's limiter learns.
@@ -429,9 +435,11 @@ pub fn interpret<H: Headers + ?Sized>(
     };
 
     Interpretation {
+        status,
         verdict,
         feedback: Feedback {
             pause_ns: pause.map(|p| p.min(max)),
+            retry_after_ns: retry_after.map(|p| p.min(max)),
             limit: window.limit,
             remaining: window.remaining,
             reset_ns: window.reset_ns,
