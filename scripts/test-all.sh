@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: style, native tests (core, engine, tokio adapter against the mock
 # API, CLI, conformance), loom models, no_std builds, and the wasm targets (Node, headless
-# Chromium, the npm package's JS API, a real-browser end-to-end run).
+# Chromium, the npm package's JS API, a real-browser end-to-end run), then every test
+# executable and node:test suite again with the wall clock set to 2028, so that no test can
+# depend on today's date.
 #
 # Nothing skipped counts as a pass: a cargo test run that reports an ignored test fails the
 # script (there are no #[ignore]d tests in the workspace), and wasm/test.sh fails on skipped
@@ -65,6 +67,9 @@ if [ -f wasm/test.sh ]; then
   step "wasm: Node, headless Chromium, npm package, browser end-to-end"
   bash wasm/test.sh
 fi
+
+step "every test again with the wall clock in 2028 (libfaketime)"
+bash scripts/future-clock.sh
 
 echo
 echo "all suites passed"
