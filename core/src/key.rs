@@ -18,8 +18,11 @@
 //!
 //! The quotas in force are the configured ones *and* the learned ones (from
 //! `RateLimit-Policy`), each a tier, so the stricter always applies: a client told 20/s by
-//! its caller and 10/s by its server goes at 10/s. Without either, `remaining`/`reset` give a
-//! pacing tier that spreads what is left over what is left of the window.
+//! its caller and 10/s by its server goes at 10/s. A learned quota that a configured one
+//! already keeps the client within (no higher rate, no larger burst than the learned window
+//! allows) is not installed, so it cannot take a configured burst away. Without either,
+//! `remaining`/`reset` give a pacing tier that spreads what is left over what is left of the
+//! window.
 //!
 //! ```
 //! use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy};
@@ -525,8 +528,11 @@ impl<B: TierBuf> KeyMachine<B> {
     /// Returns whether anything changed.
     fn set_learned(&mut self, interp: &Interpretation, now: u64) -> bool {
         let mut learned = QuotaList::default();
+        let configured = self.configured_quotas();
         for q in &interp.feedback.policies {
-            learned.push(q);
+            if !configured.as_slice().iter().any(|c| covers(c, &q)) {
+                learned.push(q);
+            }
         }
         let room = MAX_TIERS - usize::from(self.configured);
         learned.len = learned.len.min(room);
@@ -534,7 +540,6 @@ impl<B: TierBuf> KeyMachine<B> {
             return false;
         }
         let before = usize::from(self.configured + self.learned);
-        let configured = self.configured_quotas();
         if self.pacing {
             // Drop the pacing tier first, so that no learned tier inherits its state.
             let old = self.learned_quotas();
@@ -589,6 +594,16 @@ impl<B: TierBuf> KeyMachine<B> {
         self.learned = learned.len().min(all.len - usize::from(self.configured)) as u8;
         self.pacing = pacing.is_some() && all.len > usize::from(self.configured + self.learned);
     }
+}
+
+/// True when the configured quota `c` already keeps a client within the learned one `l`: its
+/// rate is no higher and its burst no larger than what `l` allows in one window. Such a
+/// learned tier adds nothing but its own (conservative) spacing, so it is not installed; any
+/// other learned tier applies beside the configured ones, so the stricter always wins.
+fn covers(c: &Quota, l: &Quota) -> bool {
+    let c_rate = u128::from(c.limit()) * u128::from(l.period_ns());
+    let l_rate = u128::from(l.limit()) * u128::from(c.period_ns());
+    c_rate <= l_rate && c.burst() <= l.limit()
 }
 
 /// Up to [`MAX_TIERS`] quotas on the stack, for rebuilding a key's tiers.
