@@ -182,12 +182,16 @@ pub struct KeyPolicy {
     pub breaker: Option<BreakerPolicy>,
     /// Learn quotas and pacing from response headers. Default true.
     pub learn: bool,
-    /// The most jitter added to a server's pause (at most a tenth of the pause, and never
-    /// past `max_wait_ns`), so that many clients do not return at the same instant.
-    /// Default 1 s.
+    /// The most jitter added to a server's pause (at most a 32nd of the pause, and never
+    /// past `max_wait_ns`), so that many clients do not return at the same instant while
+    /// one client comes back almost at once. Default 25 ms.
     pub pause_jitter_max_ns: u64,
     /// The longest wait a caller accepts, in nanoseconds. Default 10 minutes.
     pub max_wait_ns: u64,
+    /// The safety margin added to the spacing of every admission, for the jitter between a
+    /// client's send and its arrival at the server, or none (admissions exactly on the
+    /// quota). Default: [`MarginPolicy::default`].
+    pub margin: Option<MarginPolicy>,
 }
 
 impl Default for KeyPolicy {
@@ -196,8 +200,52 @@ impl Default for KeyPolicy {
             max_in_flight: None,
             breaker: Some(BreakerPolicy::default()),
             learn: true,
-            pause_jitter_max_ns: crate::NANOS_PER_SEC,
+            pause_jitter_max_ns: 25 * crate::NANOS_PER_SEC / 1_000,
             max_wait_ns: crate::feedback::Options::DEFAULT_MAX_WAIT_NS,
+            margin: Some(MarginPolicy::default()),
+        }
+    }
+}
+
+/// The adaptive safety margin of a key that talks to a server.
+///
+/// A client plans each admission from its actual send, but what the server counts is the
+/// arrival, and the time from one to the other varies (scheduling, the connection pool, the
+/// network): against a server that tolerates no burst, two requests sent exactly one
+/// interval apart can arrive a little less than one interval apart and draw a 429. So each
+/// admission pushes every tier's schedule out by the margin as well. The margin adapts to
+/// what the server says: a 429 on a key whose quota is known (the client was on schedule,
+/// so the quota is right and the spacing was not) doubles it, up to `max_ns`; every
+/// `narrow_after` successes in a row take an eighth off it, down to `floor_ns`.
+///
+/// The margin is absolute, not a fraction of the interval, because the jitter it covers is:
+/// about the same few hundred microseconds at 10 and at 1,000 requests per second.
+///
+/// ```
+/// use headway_core::key::MarginPolicy;
+/// let m = MarginPolicy::default();
+/// assert_eq!(m.initial_ns, 200_000);
+/// assert!(m.floor_ns <= m.initial_ns && m.initial_ns <= m.max_ns);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarginPolicy {
+    /// The margin a key starts with. Default 200 us.
+    pub initial_ns: u32,
+    /// The least it narrows to. Default 100 us.
+    pub floor_ns: u32,
+    /// The most it widens to. Default 20 ms.
+    pub max_ns: u32,
+    /// Successes in a row that narrow it by an eighth. Default 500.
+    pub narrow_after: u32,
+}
+
+impl Default for MarginPolicy {
+    fn default() -> MarginPolicy {
+        MarginPolicy {
+            initial_ns: 200_000,
+            floor_ns: 100_000,
+            max_ns: 20_000_000,
+            narrow_after: 500,
         }
     }
 }
@@ -211,6 +259,9 @@ pub enum KeyError {
     ZeroInFlight,
     /// The breaker settings are inconsistent.
     Breaker(BreakerError),
+    /// The margin settings are inconsistent: they need `floor_ns <= initial_ns <= max_ns`
+    /// and `narrow_after >= 1`.
+    Margin,
 }
 
 impl core::fmt::Display for KeyError {
@@ -219,6 +270,9 @@ impl core::fmt::Display for KeyError {
             KeyError::Tiers(e) => e.fmt(f),
             KeyError::ZeroInFlight => f.write_str("in-flight cap must be at least 1"),
             KeyError::Breaker(e) => write!(f, "circuit breaker: {e}"),
+            KeyError::Margin => {
+                f.write_str("margin: needs floor <= initial <= max and narrow_after of at least 1")
+            }
         }
     }
 }
@@ -247,6 +301,10 @@ pub struct KeyMachine<B: TierBuf = InlineTiers> {
     in_flight: u32,
     max_in_flight: u32,
     pause_until: u64,
+    /// The safety margin added to every admission's spacing, in nanoseconds.
+    margin_ns: u32,
+    /// Successes in a row since the margin last changed.
+    streak: u32,
     breaker: Option<CircuitBreaker>,
 }
 
@@ -264,6 +322,15 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             .map(|b| CircuitBreaker::new(b.failure_threshold, b.open_for_ns))
             .transpose()
             .map_err(KeyError::Breaker)?;
+        let margin_ns = match policy.margin {
+            None => 0,
+            Some(m)
+                if m.floor_ns <= m.initial_ns && m.initial_ns <= m.max_ns && m.narrow_after > 0 =>
+            {
+                m.initial_ns
+            }
+            Some(_) => return Err(KeyError::Margin),
+        };
         let mut tiers = B::default();
         tiers.replace(configured);
         Ok(KeyMachine {
@@ -277,6 +344,8 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             in_flight: 0,
             max_in_flight: policy.max_in_flight.unwrap_or(u32::MAX),
             pause_until: 0,
+            margin_ns,
+            streak: 0,
             breaker,
         })
     }
@@ -314,6 +383,12 @@ impl<B: TierBuf> KeyMachine<B> {
         self.in_flight
     }
 
+    /// The safety margin added to every admission's spacing now, in nanoseconds (0 without
+    /// a [`MarginPolicy`]).
+    pub fn margin_ns(&self) -> u32 {
+        self.margin_ns
+    }
+
     /// The key's circuit breaker, if it has one.
     pub fn breaker(&self) -> Option<&CircuitBreaker> {
         self.breaker.as_ref()
@@ -341,8 +416,10 @@ impl<B: TierBuf> KeyMachine<B> {
     /// turn, admitting them on `schedule` then.
     pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
         let at = self.earliest(schedule, n, now)?;
+        let margin = u64::from(self.margin_ns);
         for (i, tier) in self.tiers.tiers().iter().enumerate() {
-            schedule.tats[i] = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
+            let new_tat = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
+            schedule.tats[i] = new_tat.saturating_add(margin);
         }
         Ok(at)
     }
@@ -369,11 +446,13 @@ impl<B: TierBuf> KeyMachine<B> {
 
     /// Admits `n` cells at `now` and takes an in-flight slot. The driver has checked
     /// [`KeyMachine::ready_at`] and [`KeyMachine::may_send`]; admitting earlier than allowed
-    /// still charges every tier as if at `now`.
+    /// still charges every tier as if at `now`. Each tier's schedule moves by the cells'
+    /// intervals plus the key's safety margin ([`MarginPolicy`]).
     pub fn commit(&mut self, n: u32, now: u64) {
+        let margin = u64::from(self.margin_ns);
         for tier in self.tiers.tiers_mut() {
             let (t_ns, _) = tier.timing();
-            let cells = u64::from(n).saturating_mul(t_ns);
+            let cells = u64::from(n).saturating_mul(t_ns).saturating_add(margin);
             tier.tat = tier.tat.max(now).saturating_add(cells);
         }
         self.in_flight = self.in_flight.saturating_add(1);
@@ -459,6 +538,9 @@ impl<B: TierBuf> KeyMachine<B> {
         }
         let has_quota = self.has_quota();
         let success = (200..300).contains(&interp.status);
+        if let Some(m) = policy.margin {
+            self.adapt_margin(&m, interp.status, has_quota);
+        }
         let hinted = fb.retry_after_ns.filter(|_| !success);
         let exhausted = match (fb.remaining, fb.reset_ns) {
             (Some(0), Some(reset)) if !has_quota || !matches!(interp.verdict, Verdict::Done) => {
@@ -470,7 +552,7 @@ impl<B: TierBuf> KeyMachine<B> {
             (Verdict::TooLong { wait_ns }, _) => Some(now.saturating_add(wait_ns)),
             (_, Some(pause)) => {
                 let room = policy.max_wait_ns.saturating_sub(pause);
-                let cap = (pause / 10).min(policy.pause_jitter_max_ns).min(room);
+                let cap = (pause / 32).min(policy.pause_jitter_max_ns).min(room);
                 let jitter = if cap == 0 { 0 } else { rng.between(0, cap) };
                 Some(now.saturating_add(pause).saturating_add(jitter))
             }
@@ -512,6 +594,24 @@ impl<B: TierBuf> KeyMachine<B> {
                         consecutive_failures: 0,
                     }
             })
+    }
+
+    /// Widens the margin on a 429 while the quota is known, narrows it after a run of
+    /// successes; see [`MarginPolicy`].
+    fn adapt_margin(&mut self, m: &MarginPolicy, status: u16, has_quota: bool) {
+        if status == 429 && has_quota {
+            self.margin_ns = self
+                .margin_ns
+                .saturating_mul(2)
+                .clamp(m.floor_ns.max(1), m.max_ns);
+            self.streak = 0;
+        } else if (200..300).contains(&status) {
+            self.streak = self.streak.saturating_add(1);
+            if self.streak >= m.narrow_after {
+                self.streak = 0;
+                self.margin_ns = (self.margin_ns - self.margin_ns / 8).max(m.floor_ns);
+            }
+        }
     }
 
     fn heard_from_server(&mut self) -> Changed {
@@ -642,15 +742,100 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// The default policy without a margin: admissions exactly on the quotas.
+    fn exact() -> KeyPolicy {
+        KeyPolicy {
+            margin: None,
+            ..KeyPolicy::default()
+        }
+    }
+
     fn answer(key: &mut KeyMachine, headers: &[(&str, &str)], now: u64) -> Changed {
-        let policy = KeyPolicy::default();
-        let i = interpret(200, headers, 0, &Options::default());
-        key.on_response(&i, now, &policy, &mut SplitMix64::new(0))
+        answer_with(key, 200, headers, now, &exact())
+    }
+
+    fn answer_with(
+        key: &mut KeyMachine,
+        status: u16,
+        headers: &[(&str, &str)],
+        now: u64,
+        policy: &KeyPolicy,
+    ) -> Changed {
+        let i = interpret(status, headers, 0, &Options::default());
+        key.on_response(&i, now, policy, &mut SplitMix64::new(0))
+    }
+
+    #[test]
+    fn the_margin_spaces_admissions_widens_on_a_429_and_narrows_after_successes() {
+        let margin = MarginPolicy {
+            initial_ns: 200_000,
+            floor_ns: 150_000,
+            max_ns: 500_000,
+            narrow_after: 3,
+        };
+        let policy = KeyPolicy {
+            margin: Some(margin),
+            ..exact()
+        };
+        let q = Quota::per_second(1_000).unwrap();
+        let mut key: KeyMachine = KeyMachine::new(&[q], &policy).unwrap();
+        key.commit(1, 0);
+        assert_eq!(key.ready_at(1, 0), Ok(MS + 200_000));
+        // Planned turns carry the margin too.
+        let mut s = key.schedule();
+        assert_eq!(key.plan_on(&mut s, 1, 0), Ok(MS + 200_000));
+        assert_eq!(key.plan_on(&mut s, 1, 0), Ok(2 * MS + 400_000));
+        // A 429 with the quota known doubles it, up to the maximum.
+        answer_with(&mut key, 429, &[], MS, &policy);
+        assert_eq!(key.margin_ns(), 400_000);
+        answer_with(&mut key, 429, &[], MS, &policy);
+        assert_eq!(key.margin_ns(), 500_000);
+        // Three successes in a row take an eighth off; a 5xx neither widens nor resets.
+        for status in [200, 200, 500, 200] {
+            answer_with(&mut key, status, &[], MS, &policy);
+        }
+        assert_eq!(key.margin_ns(), 500_000 - 62_500);
+        for _ in 0..30 {
+            answer_with(&mut key, 200, &[], MS, &policy);
+        }
+        assert_eq!(key.margin_ns(), 150_000, "never below the floor");
+        // Without a quota a 429 says nothing about jitter: the margin stays.
+        let mut unknown: KeyMachine = KeyMachine::new(&[], &policy).unwrap();
+        answer_with(&mut unknown, 429, &[], 0, &policy);
+        assert_eq!(unknown.margin_ns(), 200_000);
+    }
+
+    #[test]
+    fn inconsistent_margins_are_refused() {
+        let base = MarginPolicy::default();
+        for bad in [
+            MarginPolicy {
+                floor_ns: base.initial_ns + 1,
+                ..base
+            },
+            MarginPolicy {
+                max_ns: base.initial_ns - 1,
+                ..base
+            },
+            MarginPolicy {
+                narrow_after: 0,
+                ..base
+            },
+        ] {
+            let policy = KeyPolicy {
+                margin: Some(bad),
+                ..KeyPolicy::default()
+            };
+            assert_eq!(
+                KeyMachine::<InlineTiers>::new(&[], &policy).err(),
+                Some(KeyError::Margin)
+            );
+        }
     }
 
     #[test]
     fn a_learned_tier_never_inherits_the_pacing_tiers_state() {
-        let mut key: KeyMachine = KeyMachine::new(&[], &KeyPolicy::default()).unwrap();
+        let mut key: KeyMachine = KeyMachine::new(&[], &exact()).unwrap();
         key.commit(1, 0);
         key.release();
         // 5 left in a second: a pacing tier of 5/s, charged nothing yet.

@@ -148,6 +148,9 @@ pub(crate) fn key_error(e: KeyError) -> JsValue {
         KeyError::Breaker(BreakerError::ZeroOpenFor) => {
             "\"breaker.openForNs\" must be greater than 0"
         }
+        KeyError::Margin => {
+            "\"margin\" needs floorNs <= initialNs <= maxNs and narrowAfter of at least 1"
+        }
     };
     kind_error(range_error(message), "range")
 }
@@ -174,6 +177,7 @@ pub(crate) fn config_error(e: ConfigError) -> JsValue {
             "\"circuitBreaker.openMs\" must be greater than 0"
         }
         ConfigError::Backoff(_) | ConfigError::Budget(_) => "the retry settings are inconsistent",
+        ConfigError::Margin => "the margin settings are inconsistent",
     })
 }
 

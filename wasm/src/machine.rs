@@ -104,6 +104,7 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
         learn,
         pause_jitter_max_ns: nanos(options, "pauseJitterMaxNs", defaults.pause_jitter_max_ns)?,
         max_wait_ns: nanos(options, "maxWaitNs", defaults.max_wait_ns)?,
+        margin: None,
     };
     let seed = match get(options, "seed") {
         s if !is_set(&s) => random_seed(),

@@ -14,7 +14,7 @@ use headway_core::breaker::Permit;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
 use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::feedback::{self, Headers, Interpretation};
-use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, Tier};
+use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, MarginPolicy, Tier};
 use headway_core::Quota;
 
 use crate::error::{ClientError, ConfigError, Failure};
@@ -56,8 +56,11 @@ pub struct ClientConfig {
     /// Learn quotas and pacing from response headers. Default true.
     pub learn: bool,
     /// The most jitter added to a server-requested pause, so that many clients do not return
-    /// at the same instant: up to a tenth of the pause, at most this. Default 1 s.
+    /// at the same instant: up to a 32nd of the pause, at most this. Default 25 ms.
     pub pause_jitter_max_ns: u64,
+    /// The adaptive safety margin of each key's spacing, for the jitter between send and
+    /// arrival. Default [`MarginPolicy::default`]; `None` admits exactly on the quotas.
+    pub margin: Option<MarginPolicy>,
 }
 
 impl Default for ClientConfig {
@@ -74,7 +77,8 @@ impl Default for ClientConfig {
             breaker: Some(BreakerPolicy::default()),
             retry_non_idempotent: false,
             learn: true,
-            pause_jitter_max_ns: headway_core::NANOS_PER_SEC,
+            pause_jitter_max_ns: KeyPolicy::default().pause_jitter_max_ns,
+            margin: KeyPolicy::default().margin,
         }
     }
 }
@@ -141,6 +145,7 @@ impl<R: Runtime> Client<R> {
             learn: config.learn,
             pause_jitter_max_ns: config.pause_jitter_max_ns,
             max_wait_ns: config.max_wait_ns,
+            margin: config.margin,
         };
         let mut builder = Limiter::builder(runtime.clone()).key_policy(policy);
         for q in &config.quotas {

@@ -24,6 +24,8 @@ pub enum ConfigError {
     Budget(BudgetError),
     /// The circuit breaker settings are inconsistent.
     Breaker(BreakerError),
+    /// The margin settings are inconsistent (see [`headway_core::key::MarginPolicy`]).
+    Margin,
 }
 
 impl fmt::Display for ConfigError {
@@ -34,6 +36,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Backoff(e) => write!(f, "backoff: {e}"),
             ConfigError::Budget(e) => write!(f, "retry budget: {e}"),
             ConfigError::Breaker(e) => write!(f, "circuit breaker: {e}"),
+            ConfigError::Margin => KeyError::Margin.fmt(f),
         }
     }
 }
@@ -46,6 +49,7 @@ impl From<KeyError> for ConfigError {
             KeyError::Tiers(e) => ConfigError::Tiers(e),
             KeyError::ZeroInFlight => ConfigError::ZeroConcurrency,
             KeyError::Breaker(e) => ConfigError::Breaker(e),
+            KeyError::Margin => ConfigError::Margin,
         }
     }
 }

@@ -45,7 +45,7 @@ pub use batch::{run_all, run_stream};
 pub use client::{Client, ClientConfig, Sent};
 pub use error::{ClientError, ConfigError, Failure};
 pub use headway_core::budget::BudgetPolicy;
-pub use headway_core::key::{BreakerPolicy, KeyPolicy, QuotaSource};
+pub use headway_core::key::{BreakerPolicy, KeyPolicy, MarginPolicy, QuotaSource};
 pub use key::{Acquire, AcquireError, KeySnapshot, Permit, TryAcquireError};
 pub use limiter::{Limiter, LimiterBuilder};
 pub use runtime::Runtime;

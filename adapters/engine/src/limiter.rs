@@ -66,9 +66,10 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
         self
     }
 
-    /// What every key shares: in-flight cap, breaker, learning, pause jitter (the builder's
-    /// other settings override the matching fields). Default: [`KeyPolicy::default`]
-    /// without a breaker (a plain limiter sends nothing itself; the client sets one).
+    /// What every key shares: in-flight cap, breaker, learning, pause jitter, margin (the
+    /// builder's other settings override the matching fields). Default:
+    /// [`KeyPolicy::default`] without a breaker and without a margin: a plain limiter admits
+    /// exactly on its quotas and sends nothing itself (the client sets both).
     pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
         self.policy = policy;
         self
@@ -156,6 +157,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             concurrency: None,
             policy: KeyPolicy {
                 breaker: None,
+                margin: None,
                 ..KeyPolicy::default()
             },
         }

@@ -7,7 +7,8 @@ use futures_util::Stream;
 use headway_core::backoff::Backoff;
 use headway_core::{Quota, QuotaError};
 use headway_engine::{
-    BreakerPolicy, BudgetPolicy, ClientConfig, ConfigError, Failure, Limiter, Sent, Stats,
+    BreakerPolicy, BudgetPolicy, ClientConfig, ConfigError, Failure, Limiter, MarginPolicy, Sent,
+    Stats,
 };
 use reqwest::{IntoUrl, Method, Request, Response};
 
@@ -155,13 +156,21 @@ impl ClientBuilder {
         self
     }
 
-    /// The most jitter added to a server-requested pause (default 1 s; 0 for none).
+    /// The most jitter added to a server-requested pause (default 25 ms; 0 for none).
     pub fn pause_jitter(mut self, max: Duration) -> Self {
         self.config.pause_jitter_max_ns = duration_ns(max);
         self
     }
 
-    /// Which timer wakes waiters (default [`Timer::Tokio`]; see [`Timer`] for the trade-off).
+    /// The adaptive safety margin added to each key's spacing for the jitter between send
+    /// and arrival, or `None` to admit exactly on the quotas (default
+    /// [`MarginPolicy::default`]: 200 us to begin with, doubled by an on-schedule 429).
+    pub fn margin(mut self, margin: Option<MarginPolicy>) -> Self {
+        self.config.margin = margin;
+        self
+    }
+
+    /// Which timer wakes waiters (default [`Timer::Precise`]; see [`Timer`]).
     pub fn timer(mut self, timer: Timer) -> Self {
         self.timer = timer;
         self

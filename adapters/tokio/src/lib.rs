@@ -17,14 +17,15 @@
 
 mod client;
 mod middleware;
+mod precise;
 mod runtime;
 mod transport;
 
 pub use client::{BuildError, Client, ClientBuilder, Outcome};
 pub use headway_core::Quota;
 pub use headway_engine::{
-    AcquireError, BreakerPolicy, BudgetPolicy, ClientError, Failure, KeySnapshot, Permit,
-    QuotaSource, Sent, Stats, TryAcquireError,
+    AcquireError, BreakerPolicy, BudgetPolicy, ClientError, Failure, KeySnapshot, MarginPolicy,
+    Permit, QuotaSource, Sent, Stats, TryAcquireError,
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
 pub use runtime::{Sleep, Timer, TokioRuntime};

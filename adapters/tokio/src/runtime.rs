@@ -10,25 +10,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use headway_engine::Runtime;
 use tokio::time::Instant;
 
+use crate::precise::{Alarm, HANDOVER};
+
 /// Which timer wakes a waiter at its time.
 ///
-/// Measured against a strict server (GCRA, no burst) at 100 requests per second over
-/// loopback, 300 requests: [`Timer::Tokio`] finished in 4.4 s with one 429, [`Timer::Precise`]
-/// in 37.6 s with 33 (each 429 costs the server's whole-second `Retry-After`). Waking within
-/// 0.1 ms of the slot leaves no slack for the jitter between client and server, so the
-/// default is tokio's timer, whose millisecond of lateness doubles as a safety margin.
+/// Against a strict server (no burst tolerance) every microsecond a waiter wakes late is
+/// lost for good, since the next slot is planned from the actual send; the key's safety
+/// margin, not the timer's lateness, keeps arrivals from landing early (see
+/// [`headway_core::key::MarginPolicy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Timer {
-    /// tokio's timer alone: 1 ms resolution, and it follows tokio's paused clock, so tests on
-    /// virtual time are exact. Each waiter wakes up to about a millisecond late, which slows a
-    /// strict 1,000-per-second schedule but keeps arrivals from landing early.
+    /// tokio's timer to within 2 ms of the deadline, then the process's precise timer thread
+    /// for the last stretch, which sleeps to about 80 us before the deadline and spins the
+    /// rest: wakes within microseconds. Under tokio's paused test clock the last stretch
+    /// falls back to tokio's timer, so tests on virtual time stay exact.
     #[default]
-    Tokio,
-    /// tokio's timer to within 2 ms of the deadline, then a dedicated timer thread
-    /// (`futures-timer`) for the last stretch: wakes within about 0.1 ms. For servers that
-    /// tolerate a little burst, where the extra precision is throughput. Real time only: under
-    /// tokio's paused test clock use [`Timer::Tokio`].
     Precise,
+    /// tokio's timer alone: 1 ms resolution, so each waiter wakes up to about a millisecond
+    /// late. No timer thread and no spinning.
+    Tokio,
 }
 
 /// Monotonic time from `tokio::time::Instant` (so tests on tokio's paused clock are exact),
@@ -46,11 +46,8 @@ struct Origin {
     timer: Timer,
 }
 
-/// How far ahead of a deadline the precise timer hands over from tokio's wheel.
-const HANDOVER: Duration = Duration::from_millis(2);
-
 impl TokioRuntime {
-    /// A runtime whose monotonic origin is now, with the default [`Timer::Tokio`] timer.
+    /// A runtime whose monotonic origin is now, with the default [`Timer::Precise`] timer.
     /// Call it inside a tokio runtime.
     pub fn new() -> TokioRuntime {
         TokioRuntime::with_timer(Timer::default())
@@ -102,16 +99,21 @@ impl Runtime for TokioRuntime {
             .instant
             .checked_add(Duration::from_nanos(deadline_ns))
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365 * 30));
-        let timer = self.inner.timer;
-        let coarse = match timer {
-            Timer::Tokio => deadline,
-            Timer::Precise => deadline.checked_sub(HANDOVER).unwrap_or(deadline),
+        let handover = match self.inner.timer {
+            Timer::Tokio => None,
+            Timer::Precise => deadline
+                .checked_sub(HANDOVER)
+                .filter(|at| *at > Instant::now()),
         };
         Sleep {
-            coarse: Some(Box::pin(tokio::time::sleep_until(coarse))),
-            fine: None,
+            tokio: Box::pin(tokio::time::sleep_until(handover.unwrap_or(deadline))),
+            alarm: None,
             deadline,
-            timer,
+            stage: match (self.inner.timer, handover) {
+                (Timer::Tokio, _) => Stage::Last,
+                (Timer::Precise, Some(_)) => Stage::Coarse,
+                (Timer::Precise, None) => Stage::HandOver,
+            },
         }
     }
 
@@ -123,36 +125,67 @@ impl Runtime for TokioRuntime {
     }
 }
 
-/// The sleep of a [`TokioRuntime`]: tokio's timer, then (with [`Timer::Precise`]) a
-/// dedicated timer thread for the last two milliseconds.
+/// The sleep of a [`TokioRuntime`]: tokio's timer, then (with [`Timer::Precise`]) the
+/// precise timer thread for the last two milliseconds.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    coarse: Option<Pin<Box<tokio::time::Sleep>>>,
-    fine: Option<futures_timer::Delay>,
+    /// tokio's sleep: to the hand-over point while coarse, then to the deadline itself (the
+    /// fallback when tokio's clock is paused).
+    tokio: Pin<Box<tokio::time::Sleep>>,
+    alarm: Option<Alarm>,
     deadline: Instant,
-    timer: Timer,
+    stage: Stage,
+}
+
+/// Where a [`Sleep`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// On tokio's wheel, to the hand-over point.
+    Coarse,
+    /// At the hand-over point: the precise timer takes over.
+    HandOver,
+    /// On the precise timer (if the clock is real) and on tokio's sleep to the deadline.
+    Last,
+}
+
+/// True when tokio's clock is the monotonic clock (not paused): only then does a deadline on
+/// it mean the same instant to the precise timer thread.
+fn clock_is_real() -> bool {
+    let tokio_now = Instant::now().into_std();
+    let std_now = std::time::Instant::now();
+    std_now.saturating_duration_since(tokio_now) < Duration::from_millis(1)
+        && tokio_now.saturating_duration_since(std_now) < Duration::from_millis(1)
 }
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(coarse) = &mut self.coarse {
-            ready!(coarse.as_mut().poll(cx));
-            self.coarse = None;
+        if self.stage == Stage::Coarse {
+            ready!(self.tokio.as_mut().poll(cx));
+            self.stage = Stage::HandOver;
         }
-        if self.timer == Timer::Tokio {
-            return Poll::Ready(());
+        if self.stage == Stage::HandOver {
+            self.stage = Stage::Last;
+            let deadline = self.deadline;
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            if clock_is_real() {
+                self.alarm = Some(Alarm::at(deadline.into_std()));
+            }
+            self.tokio.as_mut().reset(deadline);
         }
-        let now = Instant::now();
-        if now >= self.deadline {
-            return Poll::Ready(());
+        if let Some(alarm) = &mut self.alarm {
+            if Pin::new(alarm).poll(cx).is_ready() {
+                if Instant::now() >= self.deadline {
+                    return Poll::Ready(());
+                }
+                // tokio's clock was paused meanwhile: its own sleep decides.
+                self.alarm = None;
+            }
         }
-        let deadline = self.deadline;
-        let fine = self
-            .fine
-            .get_or_insert_with(|| futures_timer::Delay::new(deadline - now));
-        Pin::new(fine).poll(cx)
+        self.tokio.as_mut().poll(cx)
     }
 }

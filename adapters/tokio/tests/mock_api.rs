@@ -89,7 +89,13 @@ fn strict_100_per_second() -> Route {
 #[tokio::test(start_paused = true)]
 async fn a_quota_equal_to_the_servers_limit_earns_no_429() {
     let server = serve(strict_100_per_second()).await;
-    let client = builder().quota("100/s").concurrency(10).build().unwrap();
+    // On virtual time arrivals carry no jitter: no margin, so the schedule is exact.
+    let client = builder()
+        .quota("100/s")
+        .concurrency(10)
+        .margin(None)
+        .build()
+        .unwrap();
     let start = Instant::now();
     let outs = send_all(&client, &server, 500, 10).await;
     let elapsed = start.elapsed();
@@ -114,7 +120,12 @@ async fn a_quota_equal_to_the_servers_limit_earns_no_429() {
 #[tokio::test(start_paused = true)]
 async fn the_middleware_path_earns_no_429_either() {
     let server = serve(strict_100_per_second()).await;
-    let headway = builder().quota("100/s").concurrency(10).build().unwrap();
+    let headway = builder()
+        .quota("100/s")
+        .concurrency(10)
+        .margin(None)
+        .build()
+        .unwrap();
     let client = reqwest_middleware::ClientBuilder::new(http())
         .with(headway_tokio::HeadwayMiddleware::new(&headway))
         .build();

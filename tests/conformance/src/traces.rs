@@ -15,7 +15,7 @@ use headway_core::breaker::{BreakerState, Permit};
 use headway_core::budget::RetryBudget;
 use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::feedback::{interpret, Options};
-use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, QuotaSource};
+use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, MarginPolicy, QuotaSource};
 use headway_core::{Impossible, Quota};
 use serde::Deserialize;
 
@@ -75,8 +75,20 @@ struct KeySetup {
     learn: bool,
     max_wait_ns: u64,
     pause_jitter_max_ns: u64,
+    /// The adaptive safety margin; absent, admissions go exactly on the quotas.
+    #[serde(default)]
+    margin: Option<MarginSetup>,
     /// A decimal string: seeds may exceed 2^53.
     seed: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarginSetup {
+    initial_ns: u32,
+    floor_ns: u32,
+    max_ns: u32,
+    narrow_after: u32,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +161,7 @@ struct Expect {
     source: Option<String>,
     breaker: Option<BreakerSpec>,
     queue: Option<Vec<String>>,
+    margin_ns: Option<u32>,
 }
 
 #[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -320,6 +333,12 @@ impl Driver {
             learn: k.learn,
             pause_jitter_max_ns: k.pause_jitter_max_ns,
             max_wait_ns: k.max_wait_ns,
+            margin: k.margin.as_ref().map(|m| MarginPolicy {
+                initial_ns: m.initial_ns,
+                floor_ns: m.floor_ns,
+                max_ns: m.max_ns,
+                narrow_after: m.narrow_after,
+            }),
         };
         let machine = KeyMachine::new(&quotas(&k.quotas)?, &policy)
             .map_err(|e| format!("key rejected: {e}"))?;
@@ -663,6 +682,10 @@ impl Driver {
         if let Some(want) = &x.queue {
             let got: Vec<&str> = self.queue.iter().map(|w| w.id.as_str()).collect();
             check("queue", format!("{want:?}"), format!("{got:?}"));
+        }
+        if let Some(want) = x.margin_ns {
+            let got = self.machine.margin_ns();
+            check("margin_ns", want.to_string(), got.to_string());
         }
         if wrong.is_empty() {
             Ok(())
