@@ -28,12 +28,18 @@
 //! use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy};
 //! use headway_core::Quota;
 //!
-//! let policy = KeyPolicy::default();
+//! // Without a safety margin, admissions go exactly on the quota.
+//! let policy = KeyPolicy { margin: None, ..KeyPolicy::default() };
 //! let mut key: KeyMachine<InlineTiers> =
 //!     KeyMachine::new(&[Quota::per_second(2).unwrap()], &policy).unwrap();
 //! assert_eq!(key.ready_at(1, 0), Ok(0));
 //! key.commit(1, 0);
 //! assert_eq!(key.ready_at(1, 0), Ok(500_000_000));
+//! // The default margin (200 us to begin with) keeps arrivals from landing early.
+//! let mut key: KeyMachine<InlineTiers> =
+//!     KeyMachine::new(&[Quota::per_second(2).unwrap()], &KeyPolicy::default()).unwrap();
+//! key.commit(1, 0);
+//! assert_eq!(key.ready_at(1, 0), Ok(500_200_000));
 //! ```
 
 use crate::backoff::SplitMix64;

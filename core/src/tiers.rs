@@ -108,6 +108,25 @@ pub struct Schedule {
     pub(crate) not_before: u64,
 }
 
+impl Schedule {
+    /// Moves every tier's schedule `by` nanoseconds later: what a request planned on it that
+    /// went `by` late can have cost at most, so plans on the result stay on the safe side.
+    ///
+    /// ```
+    /// use headway_core::{Quota, Tiers};
+    /// let tiers = Tiers::new(&[Quota::per_second(1).unwrap()]).unwrap();
+    /// let mut ahead = tiers.schedule();
+    /// assert_eq!(tiers.plan_on(&mut ahead, 1, 0), Ok(0));
+    /// ahead.delay(5);
+    /// assert_eq!(tiers.plan_on(&mut ahead, 1, 0), Ok(1_000_000_005));
+    /// ```
+    pub fn delay(&mut self, by: u64) {
+        for tat in &mut self.tats {
+            *tat = tat.saturating_add(by);
+        }
+    }
+}
+
 /// The outcome of planning `n` cells at `now` across the tiers.
 struct TierPlan {
     ready_at: u64,

@@ -214,11 +214,15 @@ impl KeyState {
         }
     }
 
-    /// Admits `n` cells at `now`; the caller has checked that they conform.
-    fn commit(&mut self, n: u32, now: u64) {
+    /// Admits `n` cells at `now`, whose turn was `turn`; the caller has checked that they
+    /// conform. Admitted late (a late wake), the tail can have moved by the lateness at
+    /// most: it is moved by that much rather than planned again, so that an admission costs
+    /// the same however many wait behind it.
+    fn commit(&mut self, n: u32, now: u64, turn: u64) {
         self.machine.commit(n, now);
-        // Admitted later than planned (a late wake), the tail moved: plan it again.
-        self.tail = None;
+        if let Some(tail) = &mut self.tail {
+            tail.delay(now - turn.min(now));
+        }
     }
 
     fn wake_head(&self) {
@@ -309,7 +313,9 @@ impl Key {
                 return Err(TryAcquireError::AtCapacity);
             }
         }
-        st.commit(n, now);
+        st.commit(n, now, now);
+        // Nobody was queued: the tail (if one was kept) did not plan this admission.
+        st.tail = None;
         Ok(Permit {
             key: Arc::clone(self),
         })
@@ -399,13 +405,14 @@ impl<R: Runtime> fmt::Debug for Acquire<R> {
 }
 
 impl<R: Runtime> Acquire<R> {
-    /// Leaves the queue for good, waking the next head.
-    fn finish(&mut self, st: &mut KeyState) {
+    /// Leaves the queue for good, waking the next head. A waiter that leaves without its
+    /// turn (cancelled, failed) lets those behind it move up: their turns are planned again
+    /// when next needed. One admitted took the turn the tail was planned with.
+    fn finish(&mut self, st: &mut KeyState, admitted: bool) {
         self.done = true;
         // Its timer goes with it.
         self.sleep = None;
-        if st.queue.remove(&self.ticket).is_some() {
-            // Those behind it move up: their turns are planned again when next needed.
+        if st.queue.remove(&self.ticket).is_some() && !admitted {
             st.tail = None;
         }
         st.wake_head();
@@ -442,7 +449,7 @@ impl<R: Runtime> Acquire<R> {
         };
         let (queued_at, deadline, failed) = (me.queued_at, me.deadline, me.failed);
         if let Some(failed) = failed {
-            self.finish(st);
+            self.finish(st, false);
             return Turn::Done(Err(failed));
         }
         if st.queue.keys().next() != Some(&self.ticket) {
@@ -452,13 +459,13 @@ impl<R: Runtime> Acquire<R> {
         let ready_at = match st.machine.ready_at(self.n, now) {
             Ok(t) => t,
             Err(e) => {
-                self.finish(st);
+                self.finish(st, false);
                 return Turn::Done(Err(e.into()));
             }
         };
         if ready_at > now {
             if ready_at > deadline {
-                self.finish(st);
+                self.finish(st, false);
                 let wait_ns = ready_at - queued_at;
                 return Turn::Done(Err(AcquireError::WaitTooLong { wait_ns }));
             }
@@ -478,8 +485,8 @@ impl<R: Runtime> Acquire<R> {
                 return Turn::Parked;
             }
         }
-        st.commit(self.n, now);
-        self.finish(st);
+        st.commit(self.n, now, ready_at);
+        self.finish(st, true);
         Turn::Done(Ok(Permit {
             key: Arc::clone(&self.key),
         }))
@@ -538,7 +545,7 @@ impl<R: Runtime> Drop for Acquire<R> {
         if !self.done {
             let key = Arc::clone(&self.key);
             let mut st = lock(&key.state);
-            self.finish(&mut st);
+            self.finish(&mut st, false);
         }
     }
 }
