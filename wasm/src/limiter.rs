@@ -1,5 +1,6 @@
 //! `RawLimiter`: the engine's client and keyed limiter behind the JavaScript `Limiter`.
 
+use headway_core::duration::saturating_nanos;
 use headway_engine::{AcquireError, Permit, QuotaSource, TryAcquireError};
 use headway_web::WebClient;
 use js_sys::{Object, Promise, Reflect};
@@ -170,7 +171,7 @@ impl RawLimiter {
                 QuotaSource::Learned => "learned",
             };
             set(&o, "source", source);
-            set(&o, "pausedForMs", ms(k.paused_for_ns));
+            set(&o, "pausedForMs", ms(saturating_nanos(k.paused_for)));
             set(&o, "queued", k.queued as f64);
             set(&o, "inFlight", k.in_flight as f64);
             set(&keys, key, o);

@@ -7,6 +7,7 @@
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
@@ -86,8 +87,8 @@ pub struct Sent<Resp> {
     pub response: Resp,
     /// Attempts put on the wire.
     pub attempts: u32,
-    /// Nanoseconds spent waiting for rate, pauses and backoff.
-    pub waited_ns: u64,
+    /// Time spent waiting for rate, pauses and backoff.
+    pub waited: Duration,
 }
 
 /// The shared throttled client: a keyed [`Limiter`] plus retry, feedback and breaker logic.
@@ -301,7 +302,7 @@ impl<R: Runtime> Client<R> {
     fn returned<T: Transport>(key: &str, step: Step, outcome: Outcome<T>) -> Outcome<T> {
         match step {
             Step::TooLong { wait_ns } => Err(ClientError::WaitTooLong {
-                wait_ns,
+                wait: Duration::from_nanos(wait_ns),
                 server: true,
             }),
             Step::Return(Why::BudgetSpent) => {
@@ -414,6 +415,7 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Sent<T::Response>, Failure<T::Error>> {
         let counters = &self.inner.counters;
         let attempts = call.attempts();
+        let waited = Duration::from_nanos(waited_ns);
         match outcome {
             Ok(response) => {
                 let counter = if transport.status(&response) < 400 {
@@ -425,7 +427,7 @@ impl<R: Runtime> Client<R> {
                 Ok(Sent {
                     response,
                     attempts,
-                    waited_ns,
+                    waited,
                 })
             }
             Err(error) => {
@@ -433,7 +435,7 @@ impl<R: Runtime> Client<R> {
                 Err(Failure {
                     error,
                     attempts,
-                    waited_ns,
+                    waited,
                 })
             }
         }
@@ -453,7 +455,7 @@ impl<R: Runtime> Client<R> {
         let deadline = runtime.now_ns().saturating_add(timeout);
         match select(pin!(sending), pin!(runtime.sleep_until(deadline))).await {
             Either::Left((result, _)) => result.map_err(SendError::Transport),
-            Either::Right(((), _)) => Err(SendError::Timeout(timeout)),
+            Either::Right(((), _)) => Err(SendError::Timeout(Duration::from_nanos(timeout))),
         }
     }
 }
@@ -490,7 +492,9 @@ impl<E> From<Admission> for ClientError<E> {
     fn from(a: Admission) -> ClientError<E> {
         match a {
             Admission::Refused(e) => e.into(),
-            Admission::CircuitOpen { retry_in_ns } => ClientError::CircuitOpen { retry_in_ns },
+            Admission::CircuitOpen { retry_in_ns } => ClientError::CircuitOpen {
+                retry_in: Duration::from_nanos(retry_in_ns),
+            },
         }
     }
 }
@@ -498,14 +502,14 @@ impl<E> From<Admission> for ClientError<E> {
 /// A send that produced no response.
 enum SendError<E> {
     Transport(E),
-    Timeout(u64),
+    Timeout(Duration),
 }
 
 impl<E> From<SendError<E>> for ClientError<E> {
     fn from(e: SendError<E>) -> Self {
         match e {
             SendError::Transport(e) => ClientError::Transport(e),
-            SendError::Timeout(after_ns) => ClientError::Timeout { after_ns },
+            SendError::Timeout(after) => ClientError::Timeout { after },
         }
     }
 }

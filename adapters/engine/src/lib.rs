@@ -52,6 +52,11 @@ pub use runtime::Runtime;
 pub use stats::Stats;
 pub use transport::Transport;
 
+/// `duration` in whole milliseconds, rounded up: how error messages show a wait.
+pub(crate) fn millis_up(duration: std::time::Duration) -> u64 {
+    headway_core::duration::saturating_nanos(duration).div_ceil(1_000_000)
+}
+
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
 /// section here leaves the state consistent before anything that could panic.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

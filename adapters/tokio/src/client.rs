@@ -227,7 +227,7 @@ impl Client {
             Err(e) => Err(Failure {
                 error: headway_engine::ClientError::Transport(e),
                 attempts: 0,
-                waited_ns: 0,
+                waited: Duration::ZERO,
             }),
         }
     }
