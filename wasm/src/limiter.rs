@@ -1,5 +1,7 @@
 //! `RawLimiter`: the engine's client and keyed limiter behind the JavaScript `Limiter`.
 
+use std::time::Duration;
+
 use headway_core::duration::saturating_nanos;
 use headway_engine::{AcquireError, Permit, QuotaSource, TryAcquireError};
 use headway_web::WebClient;
@@ -117,14 +119,13 @@ impl RawLimiter {
     /// milliseconds: every queued request waits.
     pub fn pause(&self, key: Option<String>, ms: f64) {
         let key = key.unwrap_or_else(|| DEFAULT_KEY.to_string());
-        let limiter = self.client.client().limiter();
-        let now = headway_engine::Runtime::now_ns(limiter.runtime());
         let ns = if ms.is_finite() && ms > 0.0 {
             (ms * 1e6) as u64
         } else {
             0
         };
-        limiter.pause_until(&key, now.saturating_add(ns));
+        let limiter = self.client.client().limiter();
+        limiter.pause_for(&key, Duration::from_nanos(ns));
     }
 
     /// A throttled `fetch` of `request`: queued per origin, retried on 429/503 (and on 5xx

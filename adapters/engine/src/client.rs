@@ -14,6 +14,7 @@ use headway_core::backoff::{Backoff, SplitMix64};
 use headway_core::breaker::Permit;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
 use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::duration::saturating_nanos;
 use headway_core::feedback::{self, Headers, Interpretation};
 use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, Tier};
 use headway_core::Quota;
@@ -38,10 +39,10 @@ pub struct ClientConfig {
     /// Requests in flight per key.
     pub per_key_concurrency: Option<u32>,
     /// The longest any wait may be (rate, server pause); beyond it the call fails with
-    /// [`ClientError::WaitTooLong`]. Default 10 minutes.
-    pub max_wait_ns: u64,
-    /// Per-attempt timeout, from send to response headers. Default 30 s.
-    pub timeout_ns: Option<u64>,
+    /// [`ClientError::WaitTooLong`]. Default 10 minutes ([`KeyPolicy::default`]'s).
+    pub max_wait: Duration,
+    /// Per-attempt timeout, from send to response headers; `None` for none. Default 30 s.
+    pub timeout: Option<Duration>,
     /// Retry pacing and caps when the server gives no wait. Default: 100 ms base, 30 s cap,
     /// 5 retries, 5 minutes total, full jitter.
     pub backoff: Backoff,
@@ -57,25 +58,27 @@ pub struct ClientConfig {
     /// Learn quotas and pacing from response headers. Default true.
     pub learn: bool,
     /// The most jitter added to a server-requested pause, so that many clients do not return
-    /// at the same instant: up to a tenth of the pause, at most this. Default 1 s.
-    pub pause_jitter_max_ns: u64,
+    /// at the same instant: up to a tenth of the pause, at most this. Default 1 s
+    /// ([`KeyPolicy::default`]'s).
+    pub pause_jitter_max: Duration,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
+        let policy = KeyPolicy::default();
         ClientConfig {
             quotas: Vec::new(),
             key_quotas: Vec::new(),
             concurrency: None,
             per_key_concurrency: None,
-            max_wait_ns: feedback::Options::DEFAULT_MAX_WAIT_NS,
-            timeout_ns: Some(30 * headway_core::NANOS_PER_SEC),
+            max_wait: Duration::from_nanos(policy.max_wait_ns),
+            timeout: Some(Duration::from_secs(30)),
             backoff: Backoff::default(),
             budget: Some(BudgetPolicy::default()),
             breaker: Some(BreakerPolicy::default()),
             retry_non_idempotent: false,
             learn: true,
-            pause_jitter_max_ns: headway_core::NANOS_PER_SEC,
+            pause_jitter_max: Duration::from_nanos(policy.pause_jitter_max_ns),
         }
     }
 }
@@ -140,8 +143,8 @@ impl<R: Runtime> Client<R> {
             max_in_flight: config.per_key_concurrency,
             breaker: config.breaker,
             learn: config.learn,
-            pause_jitter_max_ns: config.pause_jitter_max_ns,
-            max_wait_ns: config.max_wait_ns,
+            pause_jitter_max_ns: saturating_nanos(config.pause_jitter_max),
+            max_wait_ns: saturating_nanos(config.max_wait),
         };
         let mut builder = Limiter::builder(runtime.clone()).key_policy(policy);
         for q in &config.quotas {
@@ -230,7 +233,8 @@ impl<R: Runtime> Client<R> {
         let handle = inner.limiter.key(&key);
         let mut call = self.start(transport.is_idempotent(&request), &handle);
         let mut waited_ns = 0u64;
-        let deadline = runtime.now_ns().saturating_add(inner.config.max_wait_ns);
+        let max_wait_ns = inner.limiter.key_policy().max_wait_ns;
+        let deadline = runtime.now_ns().saturating_add(max_wait_ns);
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.
@@ -385,9 +389,7 @@ impl<R: Runtime> Client<R> {
                     transport,
                     response: &response,
                 };
-                let options = feedback::Options {
-                    max_wait_ns: inner.config.max_wait_ns,
-                };
+                let options = feedback::Options::new(inner.config.max_wait);
                 let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
                 self.apply_feedback(key, &interp, now);
                 if status == 429 {
@@ -448,14 +450,14 @@ impl<R: Runtime> Client<R> {
         request: T::Request,
     ) -> Result<T::Response, SendError<T::Error>> {
         let sending = transport.send(request);
-        let Some(timeout) = self.inner.config.timeout_ns else {
+        let Some(timeout) = self.inner.config.timeout else {
             return sending.await.map_err(SendError::Transport);
         };
         let runtime = self.inner.limiter.runtime();
-        let deadline = runtime.now_ns().saturating_add(timeout);
+        let deadline = runtime.now_ns().saturating_add(saturating_nanos(timeout));
         match select(pin!(sending), pin!(runtime.sleep_until(deadline))).await {
             Either::Left((result, _)) => result.map_err(SendError::Transport),
-            Either::Right(((), _)) => Err(SendError::Timeout(Duration::from_nanos(timeout))),
+            Either::Right(((), _)) => Err(SendError::Timeout(timeout)),
         }
     }
 }

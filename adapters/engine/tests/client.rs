@@ -199,7 +199,7 @@ macro_rules! assert_error {
 
 fn config() -> ClientConfig {
     ClientConfig {
-        pause_jitter_max_ns: 0,
+        pause_jitter_max: Duration::ZERO,
         ..ClientConfig::default()
     }
 }
@@ -428,7 +428,7 @@ fn a_server_wait_beyond_max_wait_is_a_typed_error_at_once() {
     let c = client(
         &rt,
         ClientConfig {
-            max_wait_ns: 60 * S,
+            max_wait: Duration::from_secs(60),
             ..config()
         },
     );
@@ -484,7 +484,7 @@ fn a_breaker_opening_during_retries_returns_what_the_server_said() {
         ClientConfig {
             breaker: three_failures_open_for_10_s(),
             backoff: Backoff::default().with_max_attempts(10),
-            max_wait_ns: 5 * S,
+            max_wait: Duration::from_secs(5),
             ..config()
         },
     );
@@ -540,7 +540,7 @@ fn a_request_without_an_answer_times_out() {
     let c = client(
         &rt,
         ClientConfig {
-            timeout_ns: Some(2 * S),
+            timeout: Some(Duration::from_secs(2)),
             backoff: Backoff::default().with_max_attempts(0),
             ..config()
         },
@@ -553,7 +553,7 @@ fn a_request_without_an_answer_times_out() {
     let c = client(
         &rt,
         ClientConfig {
-            timeout_ns: Some(2 * S),
+            timeout: Some(Duration::from_secs(2)),
             ..config()
         },
     );
@@ -576,7 +576,7 @@ fn the_breaker_opens_after_five_failures_and_fails_fast_past_max_wait() {
     let c = client(
         &rt,
         ClientConfig {
-            max_wait_ns: 5 * S,
+            max_wait: Duration::from_secs(5),
             ..config()
         },
     );

@@ -30,13 +30,13 @@ fn limiter(quotas: &[Quota]) -> (FakeRuntime, Limiter<&'static str, FakeRuntime>
     limiter_waiting(quotas, 600 * S)
 }
 
-/// A limiter whose waiters may wait up to `max_wait_ns` for their turn.
+/// A limiter whose waiters may wait up to `max_wait_ns` nanoseconds for their turn.
 fn limiter_waiting(
     quotas: &[Quota],
     max_wait_ns: u64,
 ) -> (FakeRuntime, Limiter<&'static str, FakeRuntime>) {
     let rt = FakeRuntime::new();
-    let mut b = Limiter::builder(rt.clone()).max_wait_ns(max_wait_ns);
+    let mut b = Limiter::builder(rt.clone()).max_wait(Duration::from_nanos(max_wait_ns));
     for q in quotas {
         b = b.quota(*q);
     }
@@ -377,9 +377,9 @@ fn pause_delays_every_queued_waiter_of_its_key_and_no_other() {
         let rt = rt.clone();
         let lim = lim.clone();
         async move {
-            // At 50 ms the server says: nothing on "a" before 2 s.
+            // At 50 ms the server says: nothing on "a" for 1.95 s, before 2 s.
             rt.sleep_until(50 * MS).await;
-            lim.pause_until(&"a", 2 * S);
+            lim.pause_for(&"a", Duration::from_millis(1_950));
         }
     };
     rt.run(futures_util::future::join3(
@@ -406,7 +406,7 @@ fn a_pause_wakes_only_the_head_and_is_kept_by_later_waiters() {
     let mut probes: Vec<Probe> = (0..3).map(|_| Probe::new(lim.acquire(&"k"))).collect();
     // The first goes at once (no quota), its permit is held so the others wait.
     assert!(probes[0].poll(&rt));
-    lim.pause_until(&"k", 3 * S);
+    lim.pause_for(&"k", Duration::from_secs(3));
     probes[0].permit = None;
     drive(&rt, &mut probes[1..]);
     assert_eq!(probes[1].released_at, Some(3 * S));
@@ -580,7 +580,7 @@ fn a_wait_beyond_max_wait_fails_at_once() {
     let rt = FakeRuntime::new();
     let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
         .quota(Quota::new(1, Duration::from_secs(10)).unwrap())
-        .max_wait_ns(5 * S)
+        .max_wait(Duration::from_secs(5))
         .build()
         .unwrap();
     drop(lim.try_acquire(&"k").unwrap());
@@ -607,8 +607,8 @@ fn a_wait_beyond_max_wait_fails_at_once() {
     assert_eq!(lim.snapshot(&"k").queued, 0);
     rt.advance_to(10 * S);
     assert!(lim.try_acquire(&"k").is_ok());
-    // A pause beyond max_wait is refused the same way.
-    lim.pause_until(&"k", 100 * S);
+    // A pause beyond max_wait (until 100 s) is refused the same way.
+    lim.pause_for(&"k", Duration::from_secs(90));
     let r = lim.acquire(&"k").now_or_never().expect("not at once");
     assert_eq!(
         r.unwrap_err(),
@@ -680,7 +680,7 @@ fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
     let mut second = Box::pin(second);
     assert!((&mut second).now_or_never().is_none());
     rt.advance_to(S / 2);
-    lim.pause_until(&"k", 10 * S);
+    lim.pause_for(&"k", Duration::from_millis(9_500));
     let r = (&mut second)
         .now_or_never()
         .expect("failed when the pause arrived");
@@ -707,7 +707,7 @@ fn a_waiter_failed_by_a_pause_takes_no_turn() {
     rt.advance_to(900 * MS);
     let c = lim.acquire(&"k");
     rt.advance_to(950 * MS);
-    lim.pause_until(&"k", 3_050 * MS);
+    lim.pause_for(&"k", Duration::from_millis(2_100));
     let r = (&mut b)
         .now_or_never()
         .expect("b fails when the pause arrives");

@@ -119,13 +119,13 @@ impl ClientBuilder {
     /// The longest any wait may be; a server asking for more fails the call with
     /// `ClientError::WaitTooLong` (default 10 minutes).
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.config.max_wait_ns = duration_ns(max_wait);
+        self.config.max_wait = max_wait;
         self
     }
 
     /// Per-attempt timeout, send to response headers (default 30 s; `None` for none).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.timeout_ns = timeout.map(duration_ns);
+        self.config.timeout = timeout;
         self
     }
 
@@ -157,7 +157,7 @@ impl ClientBuilder {
 
     /// The most jitter added to a server-requested pause (default 1 s; 0 for none).
     pub fn pause_jitter(mut self, max: Duration) -> Self {
-        self.config.pause_jitter_max_ns = duration_ns(max);
+        self.config.pause_jitter_max = max;
         self
     }
 
@@ -192,10 +192,6 @@ impl ClientBuilder {
             reqwest,
         })
     }
-}
-
-fn duration_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A throttled HTTP client: per-key quotas (configured or learned), FIFO waiting, retries

@@ -328,7 +328,7 @@ async fn a_thousand_cancelled_waiters_release_their_places() {
     // 1,000 turns at 1/s: max_wait (counted from queueing) must reach past the last one.
     let limiter = headway_tokio::Limiter::<&str>::builder(TokioRuntime::with_timer(Timer::Tokio))
         .quota(Quota::per_second(1).unwrap())
-        .max_wait_ns(2_000 * 1_000_000_000)
+        .max_wait(Duration::from_secs(2_000))
         .build()
         .unwrap();
     let start = Instant::now();
