@@ -13,7 +13,7 @@ use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
 use headway_core::breaker::Permit;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
-use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::call::{breaker_success, is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::duration::saturating_nanos;
 use headway_core::feedback::{self, Headers, Interpretation};
 use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, Tier};
@@ -25,7 +25,7 @@ use crate::limiter::Limiter;
 use crate::lock;
 use crate::runtime::Runtime;
 use crate::stats::{Counters, Stats};
-use crate::transport::Transport;
+use crate::transport::{Request, Response, Transport};
 
 /// How a [`Client`] behaves. Every field has a sensible default; see [`ClientConfig::default`].
 #[derive(Debug, Clone)]
@@ -124,15 +124,12 @@ struct ClientInner<R: Runtime> {
     jitter: Mutex<SplitMix64>,
 }
 
-/// Response headers seen through a [`Transport`].
-struct ResponseHeaders<'a, T: Transport> {
-    transport: &'a T,
-    response: &'a T::Response,
-}
+/// A response's headers as the core's feedback reads them.
+struct HeadersOf<'a, R>(&'a R);
 
-impl<T: Transport> Headers for ResponseHeaders<'_, T> {
+impl<R: Response> Headers for HeadersOf<'_, R> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.transport.header(self.response, name)
+        self.0.header(name)
     }
 }
 
@@ -231,7 +228,7 @@ impl<R: Runtime> Client<R> {
         let runtime = inner.limiter.runtime();
         let key = transport.key(&request);
         let handle = inner.limiter.key(&key);
-        let mut call = self.start(transport.is_idempotent(&request), &handle);
+        let mut call = self.start(is_idempotent(request.method()), &handle);
         let mut waited_ns = 0u64;
         let max_wait_ns = inner.limiter.key_policy().max_wait_ns;
         let deadline = runtime.now_ns().saturating_add(max_wait_ns);
@@ -241,13 +238,11 @@ impl<R: Runtime> Client<R> {
         let mut last: Option<Outcome<T>> = None;
         let mut request = request;
         loop {
-            let replay = transport.try_clone(&request);
+            let replay = request.try_clone();
             let before = runtime.now_ns();
             let (permit, probe) = match self.admit(&key, &handle, deadline).await {
                 Ok(admitted) => admitted,
-                Err(e) => {
-                    return self.finish(transport, last.unwrap_or(Err(e.into())), &call, waited_ns)
-                }
+                Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
             };
             let now = runtime.now_ns();
             waited_ns = waited_ns.saturating_add(now - before);
@@ -268,7 +263,7 @@ impl<R: Runtime> Client<R> {
                 Step::Retry { after_ns, paused } => (after_ns, paused),
                 done => {
                     let outcome = Self::returned::<T>(&key, done, outcome);
-                    return self.finish(transport, outcome, &call, waited_ns);
+                    return self.finish::<T>(outcome, &call, waited_ns);
                 }
             };
             let Some(replay) = replay else {
@@ -384,12 +379,9 @@ impl<R: Runtime> Client<R> {
                 (step, Err(error.into()), now)
             }
             Ok(response) => {
-                let status = transport.status(&response);
-                let headers = ResponseHeaders {
-                    transport,
-                    response: &response,
-                };
+                let status = response.status();
                 let options = feedback::Options::new(inner.config.max_wait);
+                let headers = HeadersOf(&response);
                 let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
                 self.apply_feedback(key, &interp, now);
                 if status == 429 {
@@ -410,7 +402,6 @@ impl<R: Runtime> Client<R> {
     /// of 400 or more is unsuccessful, and no response is a failure.
     fn finish<T: Transport>(
         &self,
-        transport: &T,
         outcome: Outcome<T>,
         call: &Call,
         waited_ns: u64,
@@ -420,7 +411,7 @@ impl<R: Runtime> Client<R> {
         let waited = Duration::from_nanos(waited_ns);
         match outcome {
             Ok(response) => {
-                let counter = if transport.status(&response) < 400 {
+                let counter = if response.status() < 400 {
                     &counters.succeeded
                 } else {
                     &counters.unsuccessful

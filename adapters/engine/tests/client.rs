@@ -14,7 +14,8 @@ use headway_core::backoff::{Backoff, Jitter};
 use headway_core::Quota;
 use headway_engine::testing::FakeRuntime;
 use headway_engine::{
-    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, QuotaSource, Runtime, Transport,
+    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, QuotaSource, Request, Response,
+    Runtime, Transport,
 };
 
 const MS: u64 = 1_000_000;
@@ -65,11 +66,34 @@ fn post(key: &'static str, id: u32) -> Req {
     }
 }
 
+impl Request for Req {
+    fn method(&self) -> &str {
+        self.method
+    }
+
+    fn try_clone(&self) -> Option<Req> {
+        self.replayable.then(|| self.clone())
+    }
+}
+
 #[derive(Debug)]
 struct Resp {
     status: u16,
     headers: Vec<(&'static str, String)>,
     id: u32,
+}
+
+impl Response for Resp {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -135,14 +159,6 @@ impl Transport for Script {
         request.key.to_string()
     }
 
-    fn is_idempotent(&self, request: &Req) -> bool {
-        request.method != "POST"
-    }
-
-    fn try_clone(&self, request: &Req) -> Option<Req> {
-        request.replayable.then(|| request.clone())
-    }
-
     fn send(&self, request: Req) -> Self::Sending {
         self.log
             .borrow_mut()
@@ -174,18 +190,6 @@ impl Transport for Script {
                 Step::Hang => std::future::pending().await,
             }
         })
-    }
-
-    fn status(&self, response: &Resp) -> u16 {
-        response.status
-    }
-
-    fn header<'r>(&self, response: &'r Resp, name: &str) -> Option<&'r str> {
-        response
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -12,7 +12,7 @@ use headway_engine::{
 use reqwest::{IntoUrl, Method, Request, Response};
 
 use crate::runtime::{Timer, TokioRuntime};
-use crate::transport::{KeyBy, ReqwestTransport};
+use crate::transport::{unwrapped, KeyBy, ReqwestRequest, ReqwestTransport};
 
 /// What a call returns: the final response with attempts and time waited, or a failure.
 pub type Outcome = Result<Sent<Response>, Failure<reqwest::Error>>;
@@ -212,7 +212,10 @@ impl Client {
 
     /// Sends `request` under the limits, retrying as configured.
     pub async fn execute(&self, request: Request) -> Outcome {
-        self.engine.execute(&self.transport, request).await
+        self.engine
+            .execute(&self.transport, ReqwestRequest(request))
+            .await
+            .map(unwrapped)
     }
 
     /// A throttled `GET`. An invalid URL is a builder error from reqwest, returned as a
