@@ -183,7 +183,7 @@ async fn run(
         Line::TooLong(prefix) => Err(Record::failed(
             prefix,
             0,
-            0,
+            Duration::ZERO,
             format!("line longer than {MAX_LINE} bytes"),
         )),
     });

@@ -33,12 +33,12 @@ pub struct Record {
 
 impl Record {
     /// A record with no response: `error` says why.
-    pub fn failed(url: String, attempts: u32, waited_ns: u64, error: String) -> Record {
+    pub fn failed(url: String, attempts: u32, waited: Duration, error: String) -> Record {
         Record {
             url,
             status: None,
             attempts,
-            waited_ms: millis(waited_ns),
+            waited_ms: millis(waited),
             error: Some(error),
         }
     }
@@ -49,8 +49,9 @@ impl Record {
     }
 }
 
-fn millis(ns: u64) -> u64 {
-    ns.saturating_add(500_000) / 1_000_000
+/// `d` in milliseconds, to the nearest.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().saturating_add(500_000) / 1_000_000).unwrap_or(u64::MAX)
 }
 
 /// An error with its chain of causes, `outer: inner: innermost`.
@@ -87,15 +88,22 @@ pub async fn fetch_one(client: &Client, url: String, body_timeout: Option<Durati
             return Record::failed(
                 url,
                 0,
-                0,
+                Duration::ZERO,
                 format!("invalid URL: scheme {scheme:?} is not http or https"),
             );
         }
-        Err(e) => return Record::failed(url, 0, 0, format!("invalid URL: {e}")),
+        Err(e) => return Record::failed(url, 0, Duration::ZERO, format!("invalid URL: {e}")),
     };
     let request = match client.reqwest().get(parsed).build() {
         Ok(r) => r,
-        Err(e) => return Record::failed(url, 0, 0, format!("invalid URL: {}", describe(&e))),
+        Err(e) => {
+            return Record::failed(
+                url,
+                0,
+                Duration::ZERO,
+                format!("invalid URL: {}", describe(&e)),
+            )
+        }
     };
     match client.execute(request).await {
         Ok(sent) => {
@@ -112,7 +120,7 @@ pub async fn fetch_one(client: &Client, url: String, body_timeout: Option<Durati
                 url,
                 status: Some(status),
                 attempts: sent.attempts,
-                waited_ms: millis(sent.waited_ns),
+                waited_ms: millis(sent.waited),
                 error: read.err().map(|e| format!("reading body: {e}")),
             }
         }
@@ -121,7 +129,7 @@ pub async fn fetch_one(client: &Client, url: String, body_timeout: Option<Durati
                 ClientError::Transport(e) => format!("transport error: {}", describe(e)),
                 other => other.to_string(),
             };
-            Record::failed(url, failure.attempts, failure.waited_ns, error)
+            Record::failed(url, failure.attempts, failure.waited, error)
         }
     }
 }
@@ -157,7 +165,9 @@ where
                 let task = tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
                 match task.await {
                     Ok(record) => record,
-                    Err(e) => Record::failed(url_copy, 0, 0, format!("internal error: {e}")),
+                    Err(e) => {
+                        Record::failed(url_copy, 0, Duration::ZERO, format!("internal error: {e}"))
+                    }
                 }
             }
         },

@@ -1,4 +1,5 @@
-//! Parsing of human and server duration strings into nanoseconds.
+//! Parsing of human and server duration strings into nanoseconds, and the one conversion of a
+//! [`Duration`] into them ([`saturating_nanos`]).
 //!
 //! One grammar serves configuration (`"10m"`, `"1.5s"`), quota periods (`"min"`, `"hour"`) and
 //! the Go-style durations some servers send in headers (`"6m0s"`, `"12ms"`): a sequence of
@@ -23,6 +24,7 @@
 //! ```
 
 use core::fmt;
+use core::time::Duration;
 
 /// Why a duration string was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,24 @@ impl fmt::Display for DurationError {
             DurationError::UnknownUnit => "unknown duration unit (use ns, us, ms, s, m, h or d)",
             DurationError::Overflow => "duration too large",
         })
+    }
+}
+
+/// `duration` in nanoseconds, the unit of every time in this crate, saturated at `u64::MAX`
+/// (about 584 years, beyond any wait that matters).
+///
+/// ```
+/// use core::time::Duration;
+/// use headway_core::duration::saturating_nanos;
+/// assert_eq!(saturating_nanos(Duration::from_millis(1500)), 1_500_000_000);
+/// assert_eq!(saturating_nanos(Duration::MAX), u64::MAX);
+/// ```
+pub const fn saturating_nanos(duration: Duration) -> u64 {
+    let ns = duration.as_nanos();
+    if ns > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        ns as u64
     }
 }
 

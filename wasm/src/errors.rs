@@ -3,8 +3,11 @@
 //! Messages are joined by JavaScript ([`Text`]): numbers and values are turned into text the
 //! way JavaScript prints them, and the module carries no formatting code of its own for them.
 
+use std::time::Duration;
+
 use headway_core::breaker::BreakerError;
 use headway_core::budget::BudgetError;
+use headway_core::duration::saturating_nanos;
 use headway_core::key::KeyError;
 use headway_core::{Impossible, QuotaError, TiersError};
 use headway_engine::{AcquireError, ClientError, ConfigError};
@@ -223,13 +226,14 @@ pub(crate) fn range_error(message: impl Into<Text>) -> JsValue {
     NewRangeError::new(&prefixed(message.into())).into()
 }
 
-fn ms_up(ns: u64) -> f64 {
-    ns.div_ceil(1_000_000) as f64
+/// `d` in whole milliseconds, rounded up.
+fn ms_up(d: Duration) -> f64 {
+    saturating_nanos(d).div_ceil(1_000_000) as f64
 }
 
-/// A `RateLimitError` for a wait of `wait_ns`.
-fn too_long(wait_ns: u64, attempts: f64) -> JsValue {
-    let ms = ms_up(wait_ns);
+/// A `RateLimitError` for a wait of `wait`.
+fn too_long(wait: Duration, attempts: f64) -> JsValue {
+    let ms = ms_up(wait);
     named(
         "RateLimitError",
         Text::new("the server or the quota asks to wait ")
@@ -243,7 +247,7 @@ fn too_long(wait_ns: u64, attempts: f64) -> JsValue {
 /// The error of a failed acquisition.
 pub(crate) fn acquire_error(e: AcquireError) -> JsValue {
     match e {
-        AcquireError::WaitTooLong { wait_ns } => too_long(wait_ns, 0.0),
+        AcquireError::WaitTooLong { wait } => too_long(wait, 0.0),
         AcquireError::Impossible(i) => impossible_error(i),
     }
 }
@@ -254,18 +258,18 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
     let attempts = attempts as f64;
     match e {
         ClientError::Transport(FetchError(js)) => js,
-        ClientError::Timeout { after_ns } => named(
+        ClientError::Timeout { after } => named(
             "TimeoutError",
-            Text::new("no response within ").n(ms_up(after_ns)).s(" ms"),
-            &[("timeoutMs", ms_up(after_ns)), ("attempts", attempts)],
+            Text::new("no response within ").n(ms_up(after)).s(" ms"),
+            &[("timeoutMs", ms_up(after)), ("attempts", attempts)],
         ),
-        ClientError::WaitTooLong { wait_ns, .. } => too_long(wait_ns, attempts),
-        ClientError::CircuitOpen { retry_in_ns } => named(
+        ClientError::WaitTooLong { wait, .. } => too_long(wait, attempts),
+        ClientError::CircuitOpen { retry_in } => named(
             "CircuitOpenError",
             Text::new("circuit open: the server kept failing; next try in ")
-                .n(ms_up(retry_in_ns))
+                .n(ms_up(retry_in))
                 .s(" ms"),
-            &[("retryAfterMs", ms_up(retry_in_ns)), ("attempts", attempts)],
+            &[("retryAfterMs", ms_up(retry_in)), ("attempts", attempts)],
         ),
         ClientError::Impossible(i) => impossible_error(i),
     }

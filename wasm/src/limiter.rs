@@ -1,5 +1,8 @@
 //! `RawLimiter`: the engine's client and keyed limiter behind the JavaScript `Limiter`.
 
+use std::time::Duration;
+
+use headway_core::duration::saturating_nanos;
 use headway_engine::{AcquireError, Permit, QuotaSource, TryAcquireError};
 use headway_web::WebClient;
 use js_sys::{Object, Promise, Reflect};
@@ -116,14 +119,13 @@ impl RawLimiter {
     /// milliseconds: every queued request waits.
     pub fn pause(&self, key: Option<String>, ms: f64) {
         let key = key.unwrap_or_else(|| DEFAULT_KEY.to_string());
-        let limiter = self.client.client().limiter();
-        let now = headway_engine::Runtime::now_ns(limiter.runtime());
         let ns = if ms.is_finite() && ms > 0.0 {
             (ms * 1e6) as u64
         } else {
             0
         };
-        limiter.pause_until(&key, now.saturating_add(ns));
+        let limiter = self.client.client().limiter();
+        limiter.pause_for(&key, Duration::from_nanos(ns));
     }
 
     /// A throttled `fetch` of `request`: queued per origin, retried on 429/503 (and on 5xx
@@ -170,7 +172,7 @@ impl RawLimiter {
                 QuotaSource::Learned => "learned",
             };
             set(&o, "source", source);
-            set(&o, "pausedForMs", ms(k.paused_for_ns));
+            set(&o, "pausedForMs", ms(saturating_nanos(k.paused_for)));
             set(&o, "queued", k.queued as f64);
             set(&o, "inFlight", k.in_flight as f64);
             set(&keys, key, o);

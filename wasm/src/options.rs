@@ -1,5 +1,7 @@
 //! Reading the JavaScript options object of `new Limiter(options)`.
 
+use std::time::Duration;
+
 use headway_core::duration::{parse_duration, unit_nanos, DurationError};
 use headway_core::{Quota, NANOS_PER_MILLI};
 use headway_engine::ClientConfig;
@@ -225,13 +227,13 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
     }
     let n = get(v, "maxWaitMs");
     if is_set(&n) {
-        config.max_wait_ns = duration_ns(&n, "maxWaitMs")?;
+        config.max_wait = Duration::from_nanos(duration_ns(&n, "maxWaitMs")?);
     }
     let n = get(v, "timeoutMs");
     if n.is_null() || n.as_f64() == Some(0.0) {
-        config.timeout_ns = None;
+        config.timeout = None;
     } else if is_set(&n) {
-        config.timeout_ns = Some(duration_ns(&n, "timeoutMs")?);
+        config.timeout = Some(Duration::from_nanos(duration_ns(&n, "timeoutMs")?));
     }
     let n = get(v, "retries");
     if is_set(&n) {

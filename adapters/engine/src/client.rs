@@ -7,12 +7,14 @@
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
 use headway_core::breaker::Permit;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
-use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::call::{breaker_success, is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::duration::saturating_nanos;
 use headway_core::feedback::{self, Headers, Interpretation};
 use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, MarginPolicy, Tier};
 use headway_core::Quota;
@@ -23,7 +25,7 @@ use crate::limiter::Limiter;
 use crate::lock;
 use crate::runtime::Runtime;
 use crate::stats::{Counters, Stats};
-use crate::transport::Transport;
+use crate::transport::{Request, Response, Transport};
 
 /// How a [`Client`] behaves. Every field has a sensible default; see [`ClientConfig::default`].
 #[derive(Debug, Clone)]
@@ -37,10 +39,10 @@ pub struct ClientConfig {
     /// Requests in flight per key.
     pub per_key_concurrency: Option<u32>,
     /// The longest any wait may be (rate, server pause); beyond it the call fails with
-    /// [`ClientError::WaitTooLong`]. Default 10 minutes.
-    pub max_wait_ns: u64,
-    /// Per-attempt timeout, from send to response headers. Default 30 s.
-    pub timeout_ns: Option<u64>,
+    /// [`ClientError::WaitTooLong`]. Default 10 minutes ([`KeyPolicy::default`]'s).
+    pub max_wait: Duration,
+    /// Per-attempt timeout, from send to response headers; `None` for none. Default 30 s.
+    pub timeout: Option<Duration>,
     /// Retry pacing and caps when the server gives no wait. Default: 100 ms base, 30 s cap,
     /// 5 retries, 5 minutes total, full jitter.
     pub backoff: Backoff,
@@ -56,8 +58,9 @@ pub struct ClientConfig {
     /// Learn quotas and pacing from response headers. Default true.
     pub learn: bool,
     /// The most jitter added to a server-requested pause, so that many clients do not return
-    /// at the same instant: up to a 32nd of the pause, at most this. Default 25 ms.
-    pub pause_jitter_max_ns: u64,
+    /// at the same instant: up to a 32nd of the pause, at most this. Default 25 ms
+    /// ([`KeyPolicy::default`]'s).
+    pub pause_jitter_max: Duration,
     /// The adaptive safety margin of each key's spacing, for the jitter between send and
     /// arrival. Default [`MarginPolicy::default`]; `None` admits exactly on the quotas.
     pub margin: Option<MarginPolicy>,
@@ -65,20 +68,21 @@ pub struct ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
+        let policy = KeyPolicy::default();
         ClientConfig {
             quotas: Vec::new(),
             key_quotas: Vec::new(),
             concurrency: None,
             per_key_concurrency: None,
-            max_wait_ns: feedback::Options::DEFAULT_MAX_WAIT_NS,
-            timeout_ns: Some(30 * headway_core::NANOS_PER_SEC),
+            max_wait: Duration::from_nanos(policy.max_wait_ns),
+            timeout: Some(Duration::from_secs(30)),
             backoff: Backoff::default(),
             budget: Some(BudgetPolicy::default()),
             breaker: Some(BreakerPolicy::default()),
             retry_non_idempotent: false,
             learn: true,
-            pause_jitter_max_ns: KeyPolicy::default().pause_jitter_max_ns,
-            margin: KeyPolicy::default().margin,
+            pause_jitter_max: Duration::from_nanos(policy.pause_jitter_max_ns),
+            margin: policy.margin,
         }
     }
 }
@@ -90,8 +94,8 @@ pub struct Sent<Resp> {
     pub response: Resp,
     /// Attempts put on the wire.
     pub attempts: u32,
-    /// Nanoseconds spent waiting for rate, pauses and backoff.
-    pub waited_ns: u64,
+    /// Time spent waiting for rate, pauses and backoff.
+    pub waited: Duration,
 }
 
 /// The shared throttled client: a keyed [`Limiter`] plus retry, feedback and breaker logic.
@@ -124,15 +128,12 @@ struct ClientInner<R: Runtime> {
     jitter: Mutex<SplitMix64>,
 }
 
-/// Response headers seen through a [`Transport`].
-struct ResponseHeaders<'a, T: Transport> {
-    transport: &'a T,
-    response: &'a T::Response,
-}
+/// A response's headers as the core's feedback reads them.
+struct HeadersOf<'a, R>(&'a R);
 
-impl<T: Transport> Headers for ResponseHeaders<'_, T> {
+impl<R: Response> Headers for HeadersOf<'_, R> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.transport.header(self.response, name)
+        self.0.header(name)
     }
 }
 
@@ -143,8 +144,8 @@ impl<R: Runtime> Client<R> {
             max_in_flight: config.per_key_concurrency,
             breaker: config.breaker,
             learn: config.learn,
-            pause_jitter_max_ns: config.pause_jitter_max_ns,
-            max_wait_ns: config.max_wait_ns,
+            pause_jitter_max_ns: saturating_nanos(config.pause_jitter_max),
+            max_wait_ns: saturating_nanos(config.max_wait),
             margin: config.margin,
         };
         let mut builder = Limiter::builder(runtime.clone()).key_policy(policy);
@@ -232,22 +233,21 @@ impl<R: Runtime> Client<R> {
         let runtime = inner.limiter.runtime();
         let key = transport.key(&request);
         let handle = inner.limiter.key(&key);
-        let mut call = self.start(transport.is_idempotent(&request), &handle);
+        let mut call = self.start(is_idempotent(request.method()), &handle);
         let mut waited_ns = 0u64;
-        let deadline = runtime.now_ns().saturating_add(inner.config.max_wait_ns);
+        let max_wait_ns = inner.limiter.key_policy().max_wait_ns;
+        let deadline = runtime.now_ns().saturating_add(max_wait_ns);
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.
         let mut last: Option<Outcome<T>> = None;
         let mut request = request;
         loop {
-            let replay = transport.try_clone(&request);
+            let replay = request.try_clone();
             let before = runtime.now_ns();
             let (permit, probe) = match self.admit(&key, &handle, deadline).await {
                 Ok(admitted) => admitted,
-                Err(e) => {
-                    return self.finish(transport, last.unwrap_or(Err(e.into())), &call, waited_ns)
-                }
+                Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
             };
             let now = runtime.now_ns();
             waited_ns = waited_ns.saturating_add(now - before);
@@ -268,7 +268,7 @@ impl<R: Runtime> Client<R> {
                 Step::Retry { after_ns, paused } => (after_ns, paused),
                 done => {
                     let outcome = Self::returned::<T>(&key, done, outcome);
-                    return self.finish(transport, outcome, &call, waited_ns);
+                    return self.finish::<T>(outcome, &call, waited_ns);
                 }
             };
             let Some(replay) = replay else {
@@ -306,7 +306,7 @@ impl<R: Runtime> Client<R> {
     fn returned<T: Transport>(key: &str, step: Step, outcome: Outcome<T>) -> Outcome<T> {
         match step {
             Step::TooLong { wait_ns } => Err(ClientError::WaitTooLong {
-                wait_ns,
+                wait: Duration::from_nanos(wait_ns),
                 server: true,
             }),
             Step::Return(Why::BudgetSpent) => {
@@ -384,14 +384,9 @@ impl<R: Runtime> Client<R> {
                 (step, Err(error.into()), now)
             }
             Ok(response) => {
-                let status = transport.status(&response);
-                let headers = ResponseHeaders {
-                    transport,
-                    response: &response,
-                };
-                let options = feedback::Options {
-                    max_wait_ns: inner.config.max_wait_ns,
-                };
+                let status = response.status();
+                let options = feedback::Options::new(inner.config.max_wait);
+                let headers = HeadersOf(&response);
                 let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
                 self.apply_feedback(key, &interp, now);
                 if status == 429 {
@@ -412,16 +407,16 @@ impl<R: Runtime> Client<R> {
     /// of 400 or more is unsuccessful, and no response is a failure.
     fn finish<T: Transport>(
         &self,
-        transport: &T,
         outcome: Outcome<T>,
         call: &Call,
         waited_ns: u64,
     ) -> Result<Sent<T::Response>, Failure<T::Error>> {
         let counters = &self.inner.counters;
         let attempts = call.attempts();
+        let waited = Duration::from_nanos(waited_ns);
         match outcome {
             Ok(response) => {
-                let counter = if transport.status(&response) < 400 {
+                let counter = if response.status() < 400 {
                     &counters.succeeded
                 } else {
                     &counters.unsuccessful
@@ -430,7 +425,7 @@ impl<R: Runtime> Client<R> {
                 Ok(Sent {
                     response,
                     attempts,
-                    waited_ns,
+                    waited,
                 })
             }
             Err(error) => {
@@ -438,7 +433,7 @@ impl<R: Runtime> Client<R> {
                 Err(Failure {
                     error,
                     attempts,
-                    waited_ns,
+                    waited,
                 })
             }
         }
@@ -451,11 +446,11 @@ impl<R: Runtime> Client<R> {
         request: T::Request,
     ) -> Result<T::Response, SendError<T::Error>> {
         let sending = transport.send(request);
-        let Some(timeout) = self.inner.config.timeout_ns else {
+        let Some(timeout) = self.inner.config.timeout else {
             return sending.await.map_err(SendError::Transport);
         };
         let runtime = self.inner.limiter.runtime();
-        let deadline = runtime.now_ns().saturating_add(timeout);
+        let deadline = runtime.now_ns().saturating_add(saturating_nanos(timeout));
         match select(pin!(sending), pin!(runtime.sleep_until(deadline))).await {
             Either::Left((result, _)) => result.map_err(SendError::Transport),
             Either::Right(((), _)) => Err(SendError::Timeout(timeout)),
@@ -495,7 +490,9 @@ impl<E> From<Admission> for ClientError<E> {
     fn from(a: Admission) -> ClientError<E> {
         match a {
             Admission::Refused(e) => e.into(),
-            Admission::CircuitOpen { retry_in_ns } => ClientError::CircuitOpen { retry_in_ns },
+            Admission::CircuitOpen { retry_in_ns } => ClientError::CircuitOpen {
+                retry_in: Duration::from_nanos(retry_in_ns),
+            },
         }
     }
 }
@@ -503,14 +500,14 @@ impl<E> From<Admission> for ClientError<E> {
 /// A send that produced no response.
 enum SendError<E> {
     Transport(E),
-    Timeout(u64),
+    Timeout(Duration),
 }
 
 impl<E> From<SendError<E>> for ClientError<E> {
     fn from(e: SendError<E>) -> Self {
         match e {
             SendError::Transport(e) => ClientError::Transport(e),
-            SendError::Timeout(after_ns) => ClientError::Timeout { after_ns },
+            SendError::Timeout(after) => ClientError::Timeout { after },
         }
     }
 }

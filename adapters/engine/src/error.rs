@@ -1,6 +1,7 @@
 //! The engine's errors: bad configuration, and why a call produced no response.
 
 use std::fmt;
+use std::time::Duration;
 
 use headway_core::backoff::BackoffError;
 use headway_core::breaker::BreakerError;
@@ -10,6 +11,7 @@ use headway_core::Impossible;
 use headway_core::TiersError;
 
 use crate::key::AcquireError;
+use crate::millis_up;
 
 /// A configuration the engine refuses, caught at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,23 +63,23 @@ pub enum ClientError<E> {
     Transport(E),
     /// No response within the per-request timeout, and no retry was allowed.
     Timeout {
-        /// The timeout, in nanoseconds.
-        after_ns: u64,
+        /// The per-attempt timeout that ran out.
+        after: Duration,
     },
     /// The server asked for a wait longer than `max_wait` (the wait is the server's,
     /// saturated), or the key's quota, queue or pause would have made the request wait that
     /// long.
     WaitTooLong {
-        /// The wait, in nanoseconds.
-        wait_ns: u64,
+        /// The wait that would have been needed (saturated).
+        wait: Duration,
         /// True when the wait is the server's (`Retry-After` and the like); false when it is
         /// the client's own rate limit (quota, queue, pause).
         server: bool,
     },
     /// The key's circuit breaker is open.
     CircuitOpen {
-        /// Nanoseconds until a probe will be allowed.
-        retry_in_ns: u64,
+        /// The time until a probe will be allowed.
+        retry_in: Duration,
     },
     /// The request asks for more cells than the key's burst allows.
     Impossible(Impossible),
@@ -87,8 +89,8 @@ impl<E> From<AcquireError> for ClientError<E> {
     fn from(e: AcquireError) -> Self {
         match e {
             AcquireError::Impossible(i) => ClientError::Impossible(i),
-            AcquireError::WaitTooLong { wait_ns } => ClientError::WaitTooLong {
-                wait_ns,
+            AcquireError::WaitTooLong { wait } => ClientError::WaitTooLong {
+                wait,
                 server: false,
             },
         }
@@ -99,10 +101,10 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClientError::Transport(e) => write!(f, "transport error: {e}"),
-            ClientError::Timeout { after_ns } => {
-                write!(f, "no response within {} ms", after_ns / 1_000_000)
+            ClientError::Timeout { after } => {
+                write!(f, "no response within {} ms", after.as_millis())
             }
-            ClientError::WaitTooLong { wait_ns, server } => write!(
+            ClientError::WaitTooLong { wait, server } => write!(
                 f,
                 "{} {} ms, longer than max_wait",
                 if *server {
@@ -110,12 +112,12 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
                 } else {
                     "the rate limit would make this request wait"
                 },
-                wait_ns.div_ceil(1_000_000)
+                millis_up(*wait)
             ),
-            ClientError::CircuitOpen { retry_in_ns } => write!(
+            ClientError::CircuitOpen { retry_in } => write!(
                 f,
                 "circuit open: the server kept failing; next probe in {} ms",
-                retry_in_ns.div_ceil(1_000_000)
+                millis_up(*retry_in)
             ),
             ClientError::Impossible(i) => i.fmt(f),
         }
@@ -131,8 +133,8 @@ pub struct Failure<E> {
     pub error: ClientError<E>,
     /// Attempts put on the wire.
     pub attempts: u32,
-    /// Nanoseconds spent waiting for rate, pauses and backoff.
-    pub waited_ns: u64,
+    /// Time spent waiting for rate, pauses and backoff.
+    pub waited: Duration,
 }
 
 impl<E: fmt::Display> fmt::Display for Failure<E> {

@@ -16,13 +16,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use headway_core::key::{Changed, KeyError, KeyMachine, KeyPolicy, QuotaSource, Tier};
 use headway_core::{Impossible, Quota, Schedule};
 
-use crate::lock;
 use crate::runtime::Runtime;
 use crate::slots::Slots;
+use crate::{lock, millis_up};
 
 /// Why an acquisition failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,9 @@ pub enum AcquireError {
     /// The wait would exceed the configured `max_wait`, counted from the moment the waiter
     /// queued (waits for an in-flight slot are not counted: they end when a request does).
     WaitTooLong {
-        /// The wait from the moment the waiter queued that would have been needed, in
-        /// nanoseconds (saturated).
-        wait_ns: u64,
+        /// The wait from the moment the waiter queued that would have been needed
+        /// (saturated).
+        wait: Duration,
     },
 }
 
@@ -42,10 +43,10 @@ impl fmt::Display for AcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AcquireError::Impossible(i) => i.fmt(f),
-            AcquireError::WaitTooLong { wait_ns } => write!(
+            AcquireError::WaitTooLong { wait } => write!(
                 f,
                 "the rate limit would make this request wait {} ms, longer than max_wait",
-                wait_ns.div_ceil(1_000_000)
+                millis_up(*wait)
             ),
         }
     }
@@ -56,11 +57,11 @@ impl std::error::Error for AcquireError {}
 /// Why [`crate::Limiter::try_acquire`] did not grant a permit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
-    /// Not now: the rate allows it in `wait_ns`, or other waiters are queued first
-    /// (`wait_ns` is then a lower bound).
+    /// Not now: the rate allows it in `wait`, or other waiters are queued first (`wait` is
+    /// then a lower bound).
     NotYet {
-        /// Nanoseconds until the rate would allow it (a lower bound if others are queued).
-        wait_ns: u64,
+        /// The time until the rate would allow it (a lower bound if others are queued).
+        wait: Duration,
     },
     /// The in-flight cap is reached.
     AtCapacity,
@@ -71,12 +72,8 @@ pub enum TryAcquireError {
 impl fmt::Display for TryAcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TryAcquireError::NotYet { wait_ns } => {
-                write!(
-                    f,
-                    "rate limited: retry in {} ms",
-                    wait_ns.div_ceil(1_000_000)
-                )
+            TryAcquireError::NotYet { wait } => {
+                write!(f, "rate limited: retry in {} ms", millis_up(*wait))
             }
             TryAcquireError::AtCapacity => f.write_str("too many requests in flight"),
             TryAcquireError::Never(e) => e.fmt(f),
@@ -93,8 +90,8 @@ pub struct KeySnapshot {
     pub quotas: Vec<Quota>,
     /// Where they came from.
     pub source: QuotaSource,
-    /// Nanoseconds until the key's pause ends (0 when not paused).
-    pub paused_for_ns: u64,
+    /// The time until the key's pause ends (zero when not paused).
+    pub paused_for: Duration,
     /// Waiters queued.
     pub queued: usize,
     /// Requests in flight.
@@ -151,7 +148,7 @@ impl KeyState {
                     continue;
                 }
                 Ok(turn) => AcquireError::WaitTooLong {
-                    wait_ns: turn - waiter.queued_at,
+                    wait: Duration::from_nanos(turn - waiter.queued_at),
                 },
                 Err(impossible) => impossible,
             };
@@ -184,7 +181,7 @@ impl KeyState {
         let deadline = now.saturating_add(max_wait_ns);
         if turn > deadline {
             return Err(AcquireError::WaitTooLong {
-                wait_ns: turn - now,
+                wait: Duration::from_nanos(turn - now),
             });
         }
         match &mut self.tail {
@@ -297,13 +294,12 @@ impl Key {
             .ready_at(n, now)
             .map_err(|i| TryAcquireError::Never(i.into()))?;
         let wait_ns = ready - now;
+        let wait = Duration::from_nanos(wait_ns);
         if wait_ns > max_wait_ns {
-            return Err(TryAcquireError::Never(AcquireError::WaitTooLong {
-                wait_ns,
-            }));
+            return Err(TryAcquireError::Never(AcquireError::WaitTooLong { wait }));
         }
         if wait_ns > 0 || !st.queue.is_empty() {
-            return Err(TryAcquireError::NotYet { wait_ns });
+            return Err(TryAcquireError::NotYet { wait });
         }
         if !st.machine.may_send() {
             return Err(TryAcquireError::AtCapacity);
@@ -350,7 +346,7 @@ impl Key {
         KeySnapshot {
             quotas: st.machine.quotas().collect(),
             source: st.machine.source(),
-            paused_for_ns: st.machine.paused_until().saturating_sub(now),
+            paused_for: Duration::from_nanos(st.machine.paused_until().saturating_sub(now)),
             queued: st.queue.len(),
             in_flight: st.machine.in_flight(),
         }
@@ -466,8 +462,8 @@ impl<R: Runtime> Acquire<R> {
         if ready_at > now {
             if ready_at > deadline {
                 self.finish(st, false);
-                let wait_ns = ready_at - queued_at;
-                return Turn::Done(Err(AcquireError::WaitTooLong { wait_ns }));
+                let wait = Duration::from_nanos(ready_at - queued_at);
+                return Turn::Done(Err(AcquireError::WaitTooLong { wait }));
             }
             st.park(self.ticket, cx.waker());
             return Turn::SleepUntil(ready_at);

@@ -5,7 +5,8 @@
 //! breaker and server feedback ([`Client`]), and bounded batch execution ([`run_all`]).
 //!
 //! An adapter supplies only a clock and a sleep ([`Runtime`]) and a way to send a request
-//! ([`Transport`]): `headway-tokio` over tokio and reqwest, `headway-web` over the browser's
+//! ([`Transport`], whose requests and responses are read through [`Request`] and
+//! [`Response`]): `headway-tokio` over tokio and reqwest, `headway-web` over the browser's
 //! timers and `fetch`. Futures here are `Send` exactly when the adapter's are.
 //!
 //! ```
@@ -50,7 +51,12 @@ pub use key::{Acquire, AcquireError, KeySnapshot, Permit, TryAcquireError};
 pub use limiter::{Limiter, LimiterBuilder};
 pub use runtime::Runtime;
 pub use stats::Stats;
-pub use transport::Transport;
+pub use transport::{Request, Response, Transport};
+
+/// `duration` in whole milliseconds, rounded up: how error messages show a wait.
+pub(crate) fn millis_up(duration: std::time::Duration) -> u64 {
+    headway_core::duration::saturating_nanos(duration).div_ceil(1_000_000)
+}
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical
 /// section here leaves the state consistent before anything that could panic.

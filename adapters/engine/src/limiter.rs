@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use headway_core::duration::saturating_nanos;
 
 use headway_core::key::{Changed, KeyMachine, KeyPolicy, Tier};
 use headway_core::Quota;
@@ -79,9 +82,10 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
     /// queues, wherever it is in the queue: a waiter whose turn would come later fails with
     /// [`crate::AcquireError::WaitTooLong`] at once, and so does a queued waiter that a later
     /// pause or quota change pushes past it. A turn exactly `max_wait` away is granted; time
-    /// spent waiting for an in-flight slot is not counted. Default: 10 minutes.
-    pub fn max_wait_ns(mut self, max_wait_ns: u64) -> Self {
-        self.policy.max_wait_ns = max_wait_ns;
+    /// spent waiting for an in-flight slot is not counted. Default: 10 minutes
+    /// ([`KeyPolicy::default`]'s).
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.policy.max_wait_ns = saturating_nanos(max_wait);
         self
     }
 
@@ -168,9 +172,10 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
         &self.inner.runtime
     }
 
-    /// The longest an acquisition may wait.
-    pub fn max_wait_ns(&self) -> u64 {
-        self.inner.policy.max_wait_ns
+    /// The longest an acquisition may wait (saturated at `u64::MAX` nanoseconds, about 584
+    /// years).
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.inner.policy.max_wait_ns)
     }
 
     /// What every key shares.
@@ -253,15 +258,17 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             .try_acquire(now, n, self.inner.policy.max_wait_ns)
     }
 
-    /// Admits nothing on `key` before `until_ns`; every queued waiter re-plans. Other keys
-    /// are untouched.
-    pub fn pause_until<Q>(&self, key: &Q, until_ns: u64)
+    /// Admits nothing on `key` for `duration` from now (the runtime's clock); every queued
+    /// waiter re-plans. A pause already in force that ends later is kept. Other keys are
+    /// untouched.
+    pub fn pause_for<Q>(&self, key: &Q, duration: Duration)
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         let now = self.inner.runtime.now_ns();
-        self.key(key).update(now, |m| ((), m.pause_until(until_ns)));
+        let until = now.saturating_add(saturating_nanos(duration));
+        self.key(key).update(now, |m| ((), m.pause_until(until)));
     }
 
     /// Sets `key`'s quotas at runtime, keeping its state.

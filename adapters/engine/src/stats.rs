@@ -1,6 +1,7 @@
 //! [`Stats`]: what a client has done so far, as a snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use headway_core::Quota;
 
@@ -53,13 +54,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// The longest pause any key is under, in nanoseconds.
-    pub fn max_pause_ns(&self) -> u64 {
+    /// The longest pause any key is under (zero when none is paused).
+    pub fn max_pause(&self) -> Duration {
         self.keys
             .iter()
-            .map(|(_, k)| k.paused_for_ns)
+            .map(|(_, k)| k.paused_for)
             .max()
-            .unwrap_or(0)
+            .unwrap_or(Duration::ZERO)
     }
 
     /// The quotas in force for `key`, if the key is known.

@@ -7,13 +7,15 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures_util::future::{join, join_all};
 use headway_core::backoff::{Backoff, Jitter};
 use headway_core::Quota;
 use headway_engine::testing::FakeRuntime;
 use headway_engine::{
-    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, QuotaSource, Runtime, Transport,
+    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, QuotaSource, Request, Response,
+    Runtime, Transport,
 };
 
 const MS: u64 = 1_000_000;
@@ -64,11 +66,34 @@ fn post(key: &'static str, id: u32) -> Req {
     }
 }
 
+impl Request for Req {
+    fn method(&self) -> &str {
+        self.method
+    }
+
+    fn try_clone(&self) -> Option<Req> {
+        self.replayable.then(|| self.clone())
+    }
+}
+
 #[derive(Debug)]
 struct Resp {
     status: u16,
     headers: Vec<(&'static str, String)>,
     id: u32,
+}
+
+impl Response for Resp {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -134,14 +159,6 @@ impl Transport for Script {
         request.key.to_string()
     }
 
-    fn is_idempotent(&self, request: &Req) -> bool {
-        request.method != "POST"
-    }
-
-    fn try_clone(&self, request: &Req) -> Option<Req> {
-        request.replayable.then(|| request.clone())
-    }
-
     fn send(&self, request: Req) -> Self::Sending {
         self.log
             .borrow_mut()
@@ -174,18 +191,6 @@ impl Transport for Script {
             }
         })
     }
-
-    fn status(&self, response: &Resp) -> u16 {
-        response.status
-    }
-
-    fn header<'r>(&self, response: &'r Resp, name: &str) -> Option<&'r str> {
-        response
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// Asserts that the error of a failed call `f` matches a pattern (with an optional guard),
@@ -199,7 +204,7 @@ macro_rules! assert_error {
 /// A client whose schedule is exact: no pause jitter, no safety margin.
 fn config() -> ClientConfig {
     ClientConfig {
-        pause_jitter_max_ns: 0,
+        pause_jitter_max: Duration::ZERO,
         margin: None,
         ..ClientConfig::default()
     }
@@ -214,7 +219,7 @@ fn the_default_margin_spaces_a_strict_quota_and_a_429_widens_it() {
         &rt,
         ClientConfig {
             quotas: vec![Quota::per_second(100).unwrap()],
-            pause_jitter_max_ns: 0,
+            pause_jitter_max: Duration::ZERO,
             ..ClientConfig::default()
         },
     );
@@ -255,7 +260,7 @@ fn retry_after_pauses_the_key_and_the_retry_waits_exactly_that_long() {
     let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
     assert_eq!((sent.response.status, sent.attempts), (200, 2));
     assert_eq!(t.times("a"), vec![0, 3 * S]);
-    assert_eq!(sent.waited_ns, 3 * S);
+    assert_eq!(sent.waited, Duration::from_secs(3));
     assert_eq!(c.stats().rate_limited, 1);
 }
 
@@ -279,7 +284,7 @@ fn retry_after_is_jittered_upwards_only() {
         let times = t.times("a");
         assert_eq!(times.len(), 2, "{times:?}");
         assert_eq!(times[0], 0);
-        assert_eq!(sent.waited_ns, times[1]);
+        assert_eq!(sent.waited, Duration::from_nanos(times[1]));
         retries.push(times[1]);
     }
     for &r in &retries {
@@ -330,10 +335,14 @@ fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
         let b3 = c.execute(&t, get("b", 3)).await;
         rt.sleep_until(200 * MS).await;
         assert_eq!(c.stats().rate_limited, 1, "the 429 has not arrived yet");
-        let a = c.limiter().snapshot("a").paused_for_ns;
-        assert_eq!(a, 2900 * MS, "key a is not paused until 3.1 s");
-        let b = c.limiter().snapshot(&b_key).paused_for_ns;
-        assert_eq!(b, 0, "key b is paused too");
+        let a = c.limiter().snapshot("a").paused_for;
+        assert_eq!(
+            a,
+            Duration::from_millis(2900),
+            "key a is not paused until 3.1 s"
+        );
+        let b = c.limiter().snapshot(&b_key).paused_for;
+        assert_eq!(b, Duration::ZERO, "key b is paused too");
         let (a4, b5) = join(c.execute(&t, get("a", 4)), c.execute(&t, get("b", 5))).await;
         (b3, a4, b5)
     };
@@ -345,7 +354,7 @@ fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
     // "b" went at once, also during "a"'s pause.
     let b_sends: Vec<_> = t.sends().into_iter().filter(|s| s.1 == "b").collect();
     assert_eq!(b_sends, vec![(0, "b", 3), (200 * MS, "b", 5)]);
-    assert_eq!(b5.unwrap().waited_ns, 0);
+    assert_eq!(b5.unwrap().waited, Duration::ZERO);
     // Nothing else reached "a" before 100 ms + 3 s; the queued ones went first (FIFO), then
     // the retry, then the request that came during the pause.
     let a_sends: Vec<_> = t.sends().into_iter().filter(|s| s.1 == "a").collect();
@@ -359,7 +368,7 @@ fn a_429_pauses_every_queued_request_of_its_key_and_no_other() {
             (3100 * MS, "a", 4),
         ]
     );
-    assert_eq!(a4.unwrap().waited_ns, 2900 * MS);
+    assert_eq!(a4.unwrap().waited, Duration::from_millis(2900));
 }
 
 #[test]
@@ -373,7 +382,7 @@ fn a_503_is_retried_with_backoff() {
     // Full jitter: the first delay is at most 100 ms, the second at most 200 ms.
     assert!(times[1] <= 100 * MS, "{times:?}");
     assert!(times[2] - times[1] <= 200 * MS, "{times:?}");
-    assert_eq!(sent.waited_ns, times[2]);
+    assert_eq!(sent.waited, Duration::from_nanos(times[2]));
     assert_eq!(c.stats().retries, 2);
 }
 
@@ -455,13 +464,13 @@ fn a_server_wait_beyond_max_wait_is_a_typed_error_at_once() {
     let c = client(
         &rt,
         ClientConfig {
-            max_wait_ns: 60 * S,
+            max_wait: Duration::from_secs(60),
             ..config()
         },
     );
     let t = Script::new(&rt).on("a", [with_header(429, "Retry-After", "3600")]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert_error!(f, ClientError::WaitTooLong { wait_ns, server: true } if wait_ns == 3600 * S);
+    assert_error!(f, ClientError::WaitTooLong { wait, server: true } if wait == Duration::from_secs(3600));
     assert_eq!(f.attempts, 1);
     assert_eq!(rt.now_ns(), 0, "it slept instead of failing");
     // The key stays paused: the next call fails at once without reaching the server.
@@ -498,7 +507,7 @@ fn transport_errors_are_retried_with_backoff_then_fail_with_the_attempt_count() 
         let cap = (100 * MS) << k;
         assert!(w[1] - w[0] <= cap, "delay {k} was {} ns", w[1] - w[0]);
     }
-    assert_eq!(f.waited_ns, times[3]);
+    assert_eq!(f.waited, Duration::from_nanos(times[3]));
     assert_eq!(c.stats().failed, 1);
 }
 
@@ -511,7 +520,7 @@ fn a_breaker_opening_during_retries_returns_what_the_server_said() {
         ClientConfig {
             breaker: three_failures_open_for_10_s(),
             backoff: Backoff::default().with_max_attempts(10),
-            max_wait_ns: 5 * S,
+            max_wait: Duration::from_secs(5),
             ..config()
         },
     );
@@ -567,20 +576,20 @@ fn a_request_without_an_answer_times_out() {
     let c = client(
         &rt,
         ClientConfig {
-            timeout_ns: Some(2 * S),
+            timeout: Some(Duration::from_secs(2)),
             backoff: Backoff::default().with_max_attempts(0),
             ..config()
         },
     );
     let t = Script::new(&rt).on("a", [Step::Hang]);
     let f = rt.run(c.execute(&t, get("a", 0))).unwrap_err();
-    assert_error!(f, ClientError::Timeout { after_ns } if after_ns == 2 * S);
+    assert_error!(f, ClientError::Timeout { after } if after == Duration::from_secs(2));
     assert_eq!(rt.now_ns(), 2 * S);
     // With retries, the timed-out attempt is sent again.
     let c = client(
         &rt,
         ClientConfig {
-            timeout_ns: Some(2 * S),
+            timeout: Some(Duration::from_secs(2)),
             ..config()
         },
     );
@@ -603,7 +612,7 @@ fn the_breaker_opens_after_five_failures_and_fails_fast_past_max_wait() {
     let c = client(
         &rt,
         ClientConfig {
-            max_wait_ns: 5 * S,
+            max_wait: Duration::from_secs(5),
             ..config()
         },
     );
@@ -616,7 +625,8 @@ fn the_breaker_opens_after_five_failures_and_fails_fast_past_max_wait() {
     let f = rt.run(c.execute(&t, post("a", 5))).unwrap_err();
     assert_error!(
         f,
-        ClientError::CircuitOpen { retry_in_ns } if retry_in_ns > 9 * S && retry_in_ns <= 10 * S
+        ClientError::CircuitOpen { retry_in }
+            if retry_in > Duration::from_secs(9) && retry_in <= Duration::from_secs(10)
     );
     assert_eq!(f.attempts, 0);
     assert_eq!(t.sends().len(), 5, "an open breaker let a request through");

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use futures_util::FutureExt;
@@ -29,13 +30,13 @@ fn limiter(quotas: &[Quota]) -> (FakeRuntime, Limiter<&'static str, FakeRuntime>
     limiter_waiting(quotas, 600 * S)
 }
 
-/// A limiter whose waiters may wait up to `max_wait_ns` for their turn.
+/// A limiter whose waiters may wait up to `max_wait_ns` nanoseconds for their turn.
 fn limiter_waiting(
     quotas: &[Quota],
     max_wait_ns: u64,
 ) -> (FakeRuntime, Limiter<&'static str, FakeRuntime>) {
     let rt = FakeRuntime::new();
-    let mut b = Limiter::builder(rt.clone()).max_wait_ns(max_wait_ns);
+    let mut b = Limiter::builder(rt.clone()).max_wait(Duration::from_nanos(max_wait_ns));
     for q in quotas {
         b = b.quota(*q);
     }
@@ -376,9 +377,9 @@ fn pause_delays_every_queued_waiter_of_its_key_and_no_other() {
         let rt = rt.clone();
         let lim = lim.clone();
         async move {
-            // At 50 ms the server says: nothing on "a" before 2 s.
+            // At 50 ms the server says: nothing on "a" for 1.95 s, before 2 s.
             rt.sleep_until(50 * MS).await;
-            lim.pause_until(&"a", 2 * S);
+            lim.pause_for(&"a", Duration::from_millis(1_950));
         }
     };
     rt.run(futures_util::future::join3(
@@ -405,7 +406,7 @@ fn a_pause_wakes_only_the_head_and_is_kept_by_later_waiters() {
     let mut probes: Vec<Probe> = (0..3).map(|_| Probe::new(lim.acquire(&"k"))).collect();
     // The first goes at once (no quota), its permit is held so the others wait.
     assert!(probes[0].poll(&rt));
-    lim.pause_until(&"k", 3 * S);
+    lim.pause_for(&"k", Duration::from_secs(3));
     probes[0].permit = None;
     drive(&rt, &mut probes[1..]);
     assert_eq!(probes[1].released_at, Some(3 * S));
@@ -420,7 +421,7 @@ fn a_waiter_for_rate_holds_no_in_flight_slot() {
     let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
         .key_quotas(
             "slow",
-            vec![Quota::new(1, std::time::Duration::from_secs(10)).unwrap()],
+            vec![Quota::new(1, Duration::from_secs(10)).unwrap()],
         )
         .concurrency(2)
         .build()
@@ -548,7 +549,9 @@ fn try_acquire_never_jumps_the_queue() {
     drop(lim.try_acquire(&"k").unwrap());
     assert_eq!(
         lim.try_acquire(&"k").unwrap_err(),
-        TryAcquireError::NotYet { wait_ns: S }
+        TryAcquireError::NotYet {
+            wait: Duration::from_secs(1)
+        }
     );
     let mut w = Probe::new(lim.acquire(&"k"));
     assert!(!w.poll(&rt));
@@ -564,7 +567,9 @@ fn try_acquire_never_jumps_the_queue() {
     w.permit = None;
     assert_eq!(
         lim.try_acquire(&"k").unwrap_err(),
-        TryAcquireError::NotYet { wait_ns: S }
+        TryAcquireError::NotYet {
+            wait: Duration::from_secs(1)
+        }
     );
     rt.advance_to(2 * S);
     assert!(lim.try_acquire(&"k").is_ok());
@@ -574,8 +579,8 @@ fn try_acquire_never_jumps_the_queue() {
 fn a_wait_beyond_max_wait_fails_at_once() {
     let rt = FakeRuntime::new();
     let lim: Limiter<&str, FakeRuntime> = Limiter::builder(rt.clone())
-        .quota(Quota::new(1, std::time::Duration::from_secs(10)).unwrap())
-        .max_wait_ns(5 * S)
+        .quota(Quota::new(1, Duration::from_secs(10)).unwrap())
+        .max_wait(Duration::from_secs(5))
         .build()
         .unwrap();
     drop(lim.try_acquire(&"k").unwrap());
@@ -585,25 +590,31 @@ fn a_wait_beyond_max_wait_fails_at_once() {
         .expect("WaitTooLong must be returned on the first poll, without sleeping");
     assert_eq!(
         r.unwrap_err(),
-        AcquireError::WaitTooLong { wait_ns: 10 * S }
+        AcquireError::WaitTooLong {
+            wait: Duration::from_secs(10)
+        }
     );
     // Refused, not sleeping: the waiter, still alive, has armed no timer.
     assert_eq!(rt.next_timer(), None, "the refused waiter armed a timer");
     drop(refused);
     assert_eq!(
         lim.try_acquire(&"k").unwrap_err(),
-        TryAcquireError::Never(AcquireError::WaitTooLong { wait_ns: 10 * S })
+        TryAcquireError::Never(AcquireError::WaitTooLong {
+            wait: Duration::from_secs(10)
+        })
     );
     // The failed waiter left the queue: at 10 s the slot is there.
     assert_eq!(lim.snapshot(&"k").queued, 0);
     rt.advance_to(10 * S);
     assert!(lim.try_acquire(&"k").is_ok());
-    // A pause beyond max_wait is refused the same way.
-    lim.pause_until(&"k", 100 * S);
+    // A pause beyond max_wait (until 100 s) is refused the same way.
+    lim.pause_for(&"k", Duration::from_secs(90));
     let r = lim.acquire(&"k").now_or_never().expect("not at once");
     assert_eq!(
         r.unwrap_err(),
-        AcquireError::WaitTooLong { wait_ns: 90 * S }
+        AcquireError::WaitTooLong {
+            wait: Duration::from_secs(90)
+        }
     );
 }
 
@@ -618,7 +629,12 @@ fn max_wait_holds_for_a_waiter_deep_in_the_queue() {
     let r = fourth
         .now_or_never()
         .expect("a waiter whose turn is beyond max_wait fails on its first poll");
-    assert_eq!(r.unwrap_err(), AcquireError::WaitTooLong { wait_ns: 3 * S });
+    assert_eq!(
+        r.unwrap_err(),
+        AcquireError::WaitTooLong {
+            wait: Duration::from_secs(3)
+        }
+    );
     assert_eq!(lim.snapshot(&"k").queued, 3);
     let times = release_times(&rt, futs);
     assert_eq!(times, [0, S, 2 * S]);
@@ -630,7 +646,12 @@ fn a_wait_equal_to_max_wait_is_granted() {
     let (rt, lim) = limiter_waiting(&[per_second(1)], 2 * S);
     let mut futs: Vec<_> = (0..4).map(|_| lim.acquire(&"k")).collect();
     let r = futs.pop().unwrap().now_or_never().expect("at once");
-    assert_eq!(r.unwrap_err(), AcquireError::WaitTooLong { wait_ns: 3 * S });
+    assert_eq!(
+        r.unwrap_err(),
+        AcquireError::WaitTooLong {
+            wait: Duration::from_secs(3)
+        }
+    );
     let times = release_times(&rt, futs);
     assert_eq!(times, [0, S, 2 * S]);
     // At 2 s the queue is empty and TAT is 3 s: a wait of exactly 1 s... then 2 s.
@@ -640,7 +661,9 @@ fn a_wait_equal_to_max_wait_is_granted() {
     let r = futs.pop().unwrap().now_or_never().expect("at once");
     assert_eq!(
         r.unwrap_err(),
-        AcquireError::WaitTooLong { wait_ns: 3 * S - 1 }
+        AcquireError::WaitTooLong {
+            wait: Duration::from_nanos(3 * S - 1)
+        }
     );
     let times = release_times(&rt, futs);
     assert_eq!(times, [3 * S, 4 * S]);
@@ -657,13 +680,15 @@ fn a_pause_past_a_queued_waiters_deadline_fails_it_at_once() {
     let mut second = Box::pin(second);
     assert!((&mut second).now_or_never().is_none());
     rt.advance_to(S / 2);
-    lim.pause_until(&"k", 10 * S);
+    lim.pause_for(&"k", Duration::from_millis(9_500));
     let r = (&mut second)
         .now_or_never()
         .expect("failed when the pause arrived");
     assert_eq!(
         r.unwrap_err(),
-        AcquireError::WaitTooLong { wait_ns: 10 * S }
+        AcquireError::WaitTooLong {
+            wait: Duration::from_secs(10)
+        }
     );
     // It failed there and then, left the queue, and took its timer with it.
     assert_eq!(lim.snapshot(&"k").queued, 0);
@@ -682,14 +707,14 @@ fn a_waiter_failed_by_a_pause_takes_no_turn() {
     rt.advance_to(900 * MS);
     let c = lim.acquire(&"k");
     rt.advance_to(950 * MS);
-    lim.pause_until(&"k", 3_050 * MS);
+    lim.pause_for(&"k", Duration::from_millis(2_100));
     let r = (&mut b)
         .now_or_never()
         .expect("b fails when the pause arrives");
     assert_eq!(
         r.unwrap_err(),
         AcquireError::WaitTooLong {
-            wait_ns: 3_050 * MS
+            wait: Duration::from_millis(3_050)
         }
     );
     assert_eq!(release_times(&rt, vec![c]), [3_050 * MS]);
@@ -772,7 +797,9 @@ fn evicting_a_key_loses_nothing() {
     assert!(lim.try_acquire(&"k").is_ok());
     assert_eq!(
         lim.try_acquire(&"k").unwrap_err(),
-        TryAcquireError::NotYet { wait_ns: 500 * MS }
+        TryAcquireError::NotYet {
+            wait: Duration::from_millis(500)
+        }
     );
 }
 

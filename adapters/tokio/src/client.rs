@@ -13,7 +13,7 @@ use headway_engine::{
 use reqwest::{IntoUrl, Method, Request, Response};
 
 use crate::runtime::{Timer, TokioRuntime};
-use crate::transport::{KeyBy, ReqwestTransport};
+use crate::transport::{unwrapped, KeyBy, ReqwestRequest, ReqwestTransport};
 
 /// What a call returns: the final response with attempts and time waited, or a failure.
 pub type Outcome = Result<Sent<Response>, Failure<reqwest::Error>>;
@@ -120,13 +120,13 @@ impl ClientBuilder {
     /// The longest any wait may be; a server asking for more fails the call with
     /// `ClientError::WaitTooLong` (default 10 minutes).
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.config.max_wait_ns = duration_ns(max_wait);
+        self.config.max_wait = max_wait;
         self
     }
 
     /// Per-attempt timeout, send to response headers (default 30 s; `None` for none).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.timeout_ns = timeout.map(duration_ns);
+        self.config.timeout = timeout;
         self
     }
 
@@ -158,7 +158,7 @@ impl ClientBuilder {
 
     /// The most jitter added to a server-requested pause (default 25 ms; 0 for none).
     pub fn pause_jitter(mut self, max: Duration) -> Self {
-        self.config.pause_jitter_max_ns = duration_ns(max);
+        self.config.pause_jitter_max = max;
         self
     }
 
@@ -203,10 +203,6 @@ impl ClientBuilder {
     }
 }
 
-fn duration_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 /// A throttled HTTP client: per-key quotas (configured or learned), FIFO waiting, retries
 /// with backoff inside a retry budget, `Retry-After` applied to the whole key, a circuit
 /// breaker per key. Cloning is cheap and shares all state.
@@ -225,7 +221,10 @@ impl Client {
 
     /// Sends `request` under the limits, retrying as configured.
     pub async fn execute(&self, request: Request) -> Outcome {
-        self.engine.execute(&self.transport, request).await
+        self.engine
+            .execute(&self.transport, ReqwestRequest(request))
+            .await
+            .map(unwrapped)
     }
 
     /// A throttled `GET`. An invalid URL is a builder error from reqwest, returned as a
@@ -236,7 +235,7 @@ impl Client {
             Err(e) => Err(Failure {
                 error: headway_engine::ClientError::Transport(e),
                 attempts: 0,
-                waited_ns: 0,
+                waited: Duration::ZERO,
             }),
         }
     }

@@ -10,7 +10,9 @@
 //! - [`Client::execute_all`]: a million requests with bounded memory, one result each.
 //!
 //! All logic lives in `headway-engine` and `headway-core`; this crate supplies tokio's clock
-//! and timer ([`TokioRuntime`]) and reqwest as the transport ([`ReqwestTransport`]).
+//! and timer ([`TokioRuntime`]) and reqwest as the transport ([`ReqwestTransport`]; the
+//! engine reads reqwest's requests and responses through [`ReqwestRequest`] and
+//! [`ReqwestResponse`]).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -29,7 +31,7 @@ pub use headway_engine::{
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
 pub use runtime::{Sleep, Timer, TokioRuntime};
-pub use transport::{KeyBy, ReqwestTransport};
+pub use transport::{KeyBy, ReqwestRequest, ReqwestResponse, ReqwestTransport};
 
 /// A keyed async limiter on tokio's clock: FIFO per key, cancel-safe, no busy polling.
 pub type Limiter<K> = headway_engine::Limiter<K, TokioRuntime>;

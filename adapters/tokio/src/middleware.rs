@@ -10,7 +10,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::runtime::TokioRuntime;
-use crate::transport::{header, idempotent, KeyBy};
+use crate::transport::{KeyBy, ReqwestRequest, ReqwestResponse};
 
 /// A `reqwest_middleware::Middleware` running every request through Headway's engine.
 ///
@@ -54,21 +54,23 @@ struct NextTransport<'a> {
 }
 
 impl<'a> Transport for NextTransport<'a> {
-    type Request = Request;
-    type Response = Response;
+    type Request = ReqwestRequest;
+    type Response = ReqwestResponse;
     type Error = reqwest_middleware::Error;
-    type Sending = Pin<Box<dyn Future<Output = reqwest_middleware::Result<Response>> + Send + 'a>>;
+    type Sending =
+        Pin<Box<dyn Future<Output = reqwest_middleware::Result<ReqwestResponse>> + Send + 'a>>;
 
-    fn key(&self, request: &Request) -> String {
-        self.key_by.key(request.url())
+    fn key(&self, request: &ReqwestRequest) -> String {
+        self.key_by.key(request.0.url())
     }
 
-    fn is_idempotent(&self, request: &Request) -> bool {
-        idempotent(request.method())
-    }
-
-    fn try_clone(&self, request: &Request) -> Option<Request> {
-        request.try_clone()
+    fn send(&self, request: ReqwestRequest) -> Self::Sending {
+        let next = self.next.clone();
+        let mut extensions = self.extensions.clone();
+        Box::pin(async move {
+            let response = next.run(request.0, &mut extensions).await?;
+            Ok(ReqwestResponse(response))
+        })
     }
 
     fn is_permanent(&self, error: &reqwest_middleware::Error) -> bool {
@@ -76,20 +78,6 @@ impl<'a> Transport for NextTransport<'a> {
             reqwest_middleware::Error::Reqwest(e) => crate::transport::permanent(e),
             reqwest_middleware::Error::Middleware(_) => false,
         }
-    }
-
-    fn send(&self, request: Request) -> Self::Sending {
-        let next = self.next.clone();
-        let mut extensions = self.extensions.clone();
-        Box::pin(async move { next.run(request, &mut extensions).await })
-    }
-
-    fn status(&self, response: &Response) -> u16 {
-        response.status().as_u16()
-    }
-
-    fn header<'r>(&self, response: &'r Response, name: &str) -> Option<&'r str> {
-        header(response, name)
     }
 }
 
@@ -106,8 +94,8 @@ impl Middleware for HeadwayMiddleware {
             extensions: extensions.clone(),
             key_by: self.key_by,
         };
-        match self.engine.execute(&transport, req).await {
-            Ok(sent) => Ok(sent.response),
+        match self.engine.execute(&transport, ReqwestRequest(req)).await {
+            Ok(sent) => Ok(sent.response.0),
             Err(failure) => Err(match failure.error {
                 ClientError::Transport(e) => e,
                 other => reqwest_middleware::Error::middleware(HeadwayError(other.to_string())),

@@ -1,10 +1,12 @@
-//! [`ReqwestTransport`]: sending through a `reqwest::Client`, keyed per origin by default.
+//! [`ReqwestTransport`]: sending through a `reqwest::Client`, keyed per origin by default;
+//! [`ReqwestRequest`] and [`ReqwestResponse`]: reqwest's request and response as the engine
+//! reads them.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use headway_engine::Transport;
-use reqwest::{Method, Request, Response};
+use headway_engine::{Sent, Transport};
+use reqwest::{Request, Response};
 
 /// How requests are grouped into rate-limit keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,9 +31,49 @@ impl KeyBy {
     }
 }
 
-/// True for methods RFC 9110 calls idempotent.
-pub(crate) fn idempotent(method: &Method) -> bool {
-    headway_core::call::is_idempotent(method.as_str())
+/// A `reqwest::Request` as the engine reads it: its method, and a copy to send again when
+/// its body can be replayed ([`Request::try_clone`]).
+#[derive(Debug)]
+pub struct ReqwestRequest(
+    /// The request.
+    pub Request,
+);
+
+impl headway_engine::Request for ReqwestRequest {
+    fn method(&self) -> &str {
+        self.0.method().as_str()
+    }
+
+    fn try_clone(&self) -> Option<ReqwestRequest> {
+        self.0.try_clone().map(ReqwestRequest)
+    }
+}
+
+/// A `reqwest::Response` as the engine reads it: its status, and its headers by
+/// case-insensitive name (a value that is not visible ASCII reads as absent).
+#[derive(Debug)]
+pub struct ReqwestResponse(
+    /// The response, body unread.
+    pub Response,
+);
+
+impl headway_engine::Response for ReqwestResponse {
+    fn status(&self) -> u16 {
+        self.0.status().as_u16()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0.headers().get(name)?.to_str().ok()
+    }
+}
+
+/// A call's result with reqwest's own response.
+pub(crate) fn unwrapped(sent: Sent<ReqwestResponse>) -> Sent<Response> {
+    Sent {
+        response: sent.response.0,
+        attempts: sent.attempts,
+        waited: sent.waited,
+    }
 }
 
 /// A reqwest error that sending again cannot fix: the request could not even be built (a
@@ -40,12 +82,7 @@ pub(crate) fn permanent(error: &reqwest::Error) -> bool {
     error.is_builder()
 }
 
-/// A response header as text, if present and visible ASCII.
-pub(crate) fn header<'r>(response: &'r Response, name: &str) -> Option<&'r str> {
-    response.headers().get(name)?.to_str().ok()
-}
-
-/// Sends through a `reqwest::Client`.
+/// Sends [`ReqwestRequest`]s through a `reqwest::Client`.
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
@@ -65,36 +102,21 @@ impl ReqwestTransport {
 }
 
 impl Transport for ReqwestTransport {
-    type Request = Request;
-    type Response = Response;
+    type Request = ReqwestRequest;
+    type Response = ReqwestResponse;
     type Error = reqwest::Error;
-    type Sending = Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send>>;
+    type Sending = Pin<Box<dyn Future<Output = reqwest::Result<ReqwestResponse>> + Send>>;
 
-    fn key(&self, request: &Request) -> String {
-        self.key_by.key(request.url())
+    fn key(&self, request: &ReqwestRequest) -> String {
+        self.key_by.key(request.0.url())
     }
 
-    fn is_idempotent(&self, request: &Request) -> bool {
-        idempotent(request.method())
-    }
-
-    fn try_clone(&self, request: &Request) -> Option<Request> {
-        request.try_clone()
+    fn send(&self, request: ReqwestRequest) -> Self::Sending {
+        let sending = self.client.execute(request.0);
+        Box::pin(async move { sending.await.map(ReqwestResponse) })
     }
 
     fn is_permanent(&self, error: &reqwest::Error) -> bool {
         permanent(error)
-    }
-
-    fn send(&self, request: Request) -> Self::Sending {
-        Box::pin(self.client.execute(request))
-    }
-
-    fn status(&self, response: &Response) -> u16 {
-        response.status().as_u16()
-    }
-
-    fn header<'r>(&self, response: &'r Response, name: &str) -> Option<&'r str> {
-        header(response, name)
     }
 }

@@ -18,8 +18,6 @@ use headway_tokio::{
 };
 use tokio::time::Instant;
 
-const MS: u64 = 1_000_000;
-
 /// A reqwest client without an idle-pool timer (see the module docs).
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -233,8 +231,12 @@ async fn a_retry_after_on_one_origin_pauses_all_of_its_queue_and_no_other_origin
     assert!(all_200(&outs));
     assert_eq!(start.elapsed(), Duration::from_millis(10));
     tokio::time::sleep_until(start + Duration::from_millis(500)).await;
-    let paused = client.stats().max_pause_ns();
-    assert_eq!(paused, 1600 * MS, "A paused until 100 ms + 2 s");
+    let paused = client.stats().max_pause();
+    assert_eq!(
+        paused,
+        Duration::from_millis(1600),
+        "A paused until 100 ms + 2 s"
+    );
     let b_late = send_all(&client, &b, 3, 3).await;
     assert!(b_late.iter().all(|o| o.is_ok()));
     assert_eq!(start.elapsed(), Duration::from_millis(500));
@@ -319,7 +321,7 @@ async fn an_absurd_retry_after_is_a_typed_error_not_a_hang() {
         .expect("hung on Retry-After: 99999999999");
     let failure = out.unwrap_err();
     assert!(
-        matches!(failure.error, ClientError::WaitTooLong { wait_ns, server: true } if wait_ns > 60_000 * MS),
+        matches!(failure.error, ClientError::WaitTooLong { wait, server: true } if wait > Duration::from_secs(60)),
         "{:?}",
         failure.error
     );
@@ -337,7 +339,7 @@ async fn a_thousand_cancelled_waiters_release_their_places() {
     // 1,000 turns at 1/s: max_wait (counted from queueing) must reach past the last one.
     let limiter = headway_tokio::Limiter::<&str>::builder(TokioRuntime::with_timer(Timer::Tokio))
         .quota(Quota::per_second(1).unwrap())
-        .max_wait_ns(2_000 * 1_000_000_000)
+        .max_wait(Duration::from_secs(2_000))
         .build()
         .unwrap();
     let start = Instant::now();

@@ -20,7 +20,7 @@ mod runtime;
 mod transport;
 
 pub use runtime::{ClockError, Sleep, WebClock, WebRuntime};
-pub use transport::{FetchError, FetchResponse, FetchTransport};
+pub use transport::{FetchError, FetchRequest, FetchResponse, FetchTransport};
 
 use headway_engine::{Client, ClientConfig, ConfigError, Failure, Sent, Stats};
 
@@ -59,7 +59,9 @@ impl WebClient {
         &self,
         request: web_sys::Request,
     ) -> Result<Sent<FetchResponse>, Failure<FetchError>> {
-        self.client.execute(&self.transport, request).await
+        self.client
+            .execute(&self.transport, FetchRequest::new(request))
+            .await
     }
 
     /// The shared engine client underneath (its limiter, configuration and stats).

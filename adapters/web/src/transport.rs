@@ -1,4 +1,5 @@
-//! [`FetchTransport`]: the global `fetch` as a [`headway_engine::Transport`].
+//! [`FetchTransport`]: the global `fetch` as a [`headway_engine::Transport`]; [`FetchRequest`]
+//! and [`FetchResponse`]: a `fetch` request and response as the engine reads them.
 //!
 //! Each attempt has an `AbortController` of its own, combined with the request's own signal
 //! (the caller's): dropping the attempt's future, which the engine does when the per-attempt
@@ -38,10 +39,9 @@ thread_local! {
     static NOOP: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
 }
 
-/// Sends [`web_sys::Request`]s with the global `fetch`.
+/// Sends [`FetchRequest`]s (a [`web_sys::Request`] each) with the global `fetch`.
 ///
 /// - key: the URL's origin (`scheme://host:port`), so each server has its own queue;
-/// - idempotent: GET, HEAD, PUT, DELETE, OPTIONS and TRACE;
 /// - replay: `Request.clone()`, taken before each send (a consumed body cannot be replayed);
 /// - cancellation: each send has its own `AbortController`, combined with the request's
 ///   signal; dropping the [`Sending`] future before it completes aborts the fetch.
@@ -77,8 +77,56 @@ impl From<FetchError> for JsValue {
     }
 }
 
+/// A [`web_sys::Request`] as the engine reads it: its method, read once (`fetch` upper-cases
+/// the standard methods, so `"get"` reads as `"GET"`), and a copy to send again
+/// (`Request.clone()`, refused once the body has been read).
+#[derive(Debug)]
+pub struct FetchRequest {
+    request: Request,
+    method: String,
+}
+
+impl FetchRequest {
+    /// Reads the method of `request`.
+    pub fn new(request: Request) -> FetchRequest {
+        FetchRequest {
+            method: request.method(),
+            request,
+        }
+    }
+
+    /// The JavaScript `Request`.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// The JavaScript `Request`, taken back.
+    pub fn into_request(self) -> Request {
+        self.request
+    }
+}
+
+impl From<Request> for FetchRequest {
+    fn from(request: Request) -> FetchRequest {
+        FetchRequest::new(request)
+    }
+}
+
+impl headway_engine::Request for FetchRequest {
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn try_clone(&self) -> Option<FetchRequest> {
+        Some(FetchRequest {
+            request: Request::clone(&self.request).ok()?,
+            method: self.method.clone(),
+        })
+    }
+}
+
 /// A response whose status and headers have arrived, with the headers copied out so the
-/// engine can read them as `&str`.
+/// engine can read them as `&str` (through [`headway_engine::Response`]).
 ///
 /// Dropping a `FetchResponse` that was not taken with [`FetchResponse::into_response`]
 /// cancels its body, so a retried response does not hold its connection open.
@@ -141,6 +189,16 @@ impl FetchResponse {
         self.response
             .take()
             .expect("the response is present until taken")
+    }
+}
+
+impl headway_engine::Response for FetchResponse {
+    fn status(&self) -> u16 {
+        self.status
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        FetchResponse::header(self, name)
     }
 }
 
@@ -286,28 +344,21 @@ impl Future for Sending {
 }
 
 impl Transport for FetchTransport {
-    type Request = Request;
+    type Request = FetchRequest;
     type Response = FetchResponse;
     type Error = FetchError;
     type Sending = Sending;
 
-    fn key(&self, request: &Request) -> String {
-        match web_sys::Url::new(&request.url()) {
-            Ok(url) => url.origin(),
-            Err(_) => request.url(),
+    fn key(&self, request: &FetchRequest) -> String {
+        let url = request.request.url();
+        match web_sys::Url::new(&url) {
+            Ok(parsed) => parsed.origin(),
+            Err(_) => url,
         }
     }
 
-    fn is_idempotent(&self, request: &Request) -> bool {
-        // fetch normalises the standard methods to upper case; so does this.
-        headway_core::call::is_idempotent(&request.method().to_ascii_uppercase())
-    }
-
-    fn try_clone(&self, request: &Request) -> Option<Request> {
-        Request::clone(request).ok()
-    }
-
-    fn send(&self, request: Request) -> Sending {
+    fn send(&self, request: FetchRequest) -> Sending {
+        let request = request.request;
         // `fetch` throws synchronously only when it is missing; report that as an error.
         let present = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("fetch"))
             .is_ok_and(|f| f.is_function());
@@ -329,13 +380,5 @@ impl Transport for FetchTransport {
             inner: Ok(JsFuture::from(global_fetch(&request, &init))),
             guard,
         }
-    }
-
-    fn status(&self, response: &FetchResponse) -> u16 {
-        response.status
-    }
-
-    fn header<'r>(&self, response: &'r FetchResponse, name: &str) -> Option<&'r str> {
-        response.header(name)
     }
 }

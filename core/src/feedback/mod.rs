@@ -188,13 +188,8 @@ impl Options {
 
     /// Options with the given longest wait.
     pub const fn new(max_wait: Duration) -> Options {
-        let ns = max_wait.as_nanos();
         Options {
-            max_wait_ns: if ns > u64::MAX as u128 {
-                u64::MAX
-            } else {
-                ns as u64
-            },
+            max_wait_ns: crate::duration::saturating_nanos(max_wait),
         }
     }
 }

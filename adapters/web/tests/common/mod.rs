@@ -295,7 +295,7 @@ async fn sends_abort() {
 
     // Dropped while in flight (a timed-out or cancelled attempt): aborted.
     let request = Request::new_with_str("https://example.invalid/a").unwrap();
-    let mut sending = Box::pin(transport.send(request));
+    let mut sending = Box::pin(transport.send(request.into()));
     assert!(poll_once(sending.as_mut()).is_pending());
     let first = fake.signal(0);
     assert!(!first.aborted());
@@ -306,7 +306,7 @@ async fn sends_abort() {
     // the caller's signal still reaches the body.
     let caller = AbortController::new().unwrap();
     let request = request_with_signal("https://example.invalid/b", &caller.signal());
-    let sending = transport.send(request);
+    let sending = transport.send(request.into());
     let response = web_sys::Response::new().unwrap();
     fake.resolvers.borrow()[1]
         .call1(&JsValue::UNDEFINED, &response)
@@ -325,7 +325,7 @@ async fn sends_abort() {
     // The caller's signal, on the request, aborts the fetch in flight.
     let caller = AbortController::new().unwrap();
     let request = request_with_signal("https://example.invalid/c", &caller.signal());
-    let mut sending = Box::pin(transport.send(request));
+    let mut sending = Box::pin(transport.send(request.into()));
     assert!(poll_once(sending.as_mut()).is_pending());
     assert!(!fake.signal(2).aborted());
     caller.abort();
