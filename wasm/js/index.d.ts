@@ -295,9 +295,9 @@ export type QuotaSpec = Quota | { limit: number; periodNs: Nanos; burst?: number
 
 /**
  * A request for more cells than the burst (or for 0 cells), which could never be admitted:
- * a `RangeError` with `kind: "impossible"`. The limiter's `acquire`/`wrap`/`fetch` reject
- * with an instance of this class; the low-level `checkN`, `peekN` and `reserveN` throw a
- * `RangeError` named `ImpossibleError` with the same fields.
+ * a `RangeError` with `kind: "impossible"` (not a {@link HeadwayError}). The limiter's
+ * `acquire`/`tryAcquire`/`wrap`/`fetch`, the low-level `checkN`, `peekN` and `reserveN`, and
+ * `KeyMachine`'s `readyAt` and `planOn` all throw an instance of this class.
  */
 export declare class ImpossibleError extends RangeError {
   /** Always `"impossible"`. */

@@ -4,7 +4,7 @@
 // `.wasm` file is found through `new URL(..., import.meta.url)`) and in Node 18 and later,
 // where the bytes are read from disk. All deciding (queues, retries, headers) happens in the
 // WebAssembly module; this file turns it into options objects, promises, AbortSignal
-// support and Error subclasses.
+// support and the error classes of errors.js (which the WebAssembly module throws itself).
 
 import init, {
   initSync,
@@ -26,6 +26,15 @@ import init, {
   breakerSuccess,
   isIdempotent,
 } from './headway_wasm.js';
+
+// The error classes, from the module the WebAssembly glue constructs them from.
+export {
+  HeadwayError,
+  RateLimitError,
+  CircuitOpenError,
+  TimeoutError,
+  ImpossibleError,
+} from './errors.js';
 
 const wasmUrl = new URL('./headway_wasm_bg.wasm', import.meta.url);
 if (wasmUrl.protocol === 'file:' && typeof globalThis.process?.versions?.node === 'string') {
@@ -90,73 +99,6 @@ export class Call {
   }
 }
 
-/** Base class of every error this package throws besides TypeError and RangeError. */
-export class HeadwayError extends Error {
-  constructor(message, options) {
-    super(message, options);
-    this.name = 'HeadwayError';
-  }
-}
-
-/** A wait (the server's Retry-After, or the queue's) longer than `maxWaitMs`. */
-export class RateLimitError extends HeadwayError {
-  constructor(message, { retryAfterMs = 0, attempts = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'RateLimitError';
-    this.retryAfterMs = retryAfterMs;
-    this.attempts = attempts;
-  }
-}
-
-/** The origin kept failing and its circuit breaker is open. */
-export class CircuitOpenError extends HeadwayError {
-  constructor(message, { retryAfterMs = 0, attempts = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'CircuitOpenError';
-    this.retryAfterMs = retryAfterMs;
-    this.attempts = attempts;
-  }
-}
-
-/** No response headers within `timeoutMs`, and no retry was allowed. */
-export class TimeoutError extends HeadwayError {
-  constructor(message, { timeoutMs = 0, attempts = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'TimeoutError';
-    this.timeoutMs = timeoutMs;
-    this.attempts = attempts;
-  }
-}
-
-/**
- * A weight larger than the quota's burst (or 0): it could never be admitted. A RangeError,
- * thrown by the limiter and by the low-level `checkN`, `peekN` and `reserveN` alike.
- */
-export class ImpossibleError extends RangeError {
-  constructor(message, { weight = 0, burst = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'ImpossibleError';
-    this.kind = 'impossible';
-    this.weight = weight;
-    this.burst = burst;
-  }
-}
-
-const ERRORS = { RateLimitError, CircuitOpenError, TimeoutError, ImpossibleError };
-
-/** Turns an error thrown by the WebAssembly module into an instance of the classes above. */
-function convert(e) {
-  if (e instanceof Error && !(e instanceof HeadwayError) && !(e instanceof ImpossibleError)) {
-    const Class = Object.hasOwn(ERRORS, e.name) ? ERRORS[e.name] : undefined;
-    if (Class) {
-      const { retryAfterMs, attempts, timeoutMs, weight, burst } = e;
-      const out = new Class(e.message, { retryAfterMs, attempts, timeoutMs, weight, burst });
-      return out;
-    }
-  }
-  return e;
-}
-
 function checkKeyAndWeight(key, weight) {
   if (key !== undefined && typeof key !== 'string') {
     throw new TypeError(`headway-limiter: "key" must be a string, got ${typeof key}`);
@@ -210,22 +152,13 @@ export class Limiter {
   async acquire({ signal, key, weight = 1 } = {}) {
     checkKeyAndWeight(key, weight);
     signal?.throwIfAborted();
-    try {
-      return new Permit(await this.#raw.acquire(key, weight, signal));
-    } catch (e) {
-      throw convert(e);
-    }
+    return new Permit(await this.#raw.acquire(key, weight, signal));
   }
 
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
   tryAcquire({ key, weight = 1 } = {}) {
     checkKeyAndWeight(key, weight);
-    let raw;
-    try {
-      raw = this.#raw.tryAcquire(key, weight);
-    } catch (e) {
-      throw convert(e);
-    }
+    const raw = this.#raw.tryAcquire(key, weight);
     return raw ? new Permit(raw) : null;
   }
 
@@ -251,11 +184,7 @@ export class Limiter {
     const request = new Request(input, init);
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     signal?.throwIfAborted();
-    try {
-      return await this.#raw.fetch(request, signal ?? undefined);
-    } catch (e) {
-      throw convert(e);
-    }
+    return this.#raw.fetch(request, signal ?? undefined);
   }
 
   /** Pauses a key (an origin such as "https://api.example.com") for `ms` milliseconds. */

@@ -1,4 +1,6 @@
-//! JavaScript errors thrown by the raw API; `js/index.js` maps them onto its classes.
+//! JavaScript errors thrown by the raw API: `TypeError` and `RangeError` for bad arguments,
+//! and the package's own classes (`js/errors.js`, re-exported by `js/index.js`) constructed
+//! here, so what the module throws is what users catch.
 //!
 //! Messages are joined by JavaScript ([`Text`]): numbers and values are turned into text the
 //! way JavaScript prints them, and the module carries no formatting code of its own for them.
@@ -24,10 +26,28 @@ extern "C" {
     #[wasm_bindgen(constructor, js_class = "RangeError")]
     fn new(message: &JsString) -> NewRangeError;
 
-    #[wasm_bindgen(js_name = Error)]
-    type NewError;
-    #[wasm_bindgen(constructor, js_class = "Error")]
-    fn new(message: &JsString) -> NewError;
+}
+
+// The classes of `js/errors.js`. The glue imports them from "./errors.js", the file beside
+// it in the package (wasm/build.sh copies it there), which is the module `index.js`
+// re-exports them from: one module, one set of classes.
+#[wasm_bindgen(raw_module = "./errors.js")]
+extern "C" {
+    type RateLimitError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> RateLimitError;
+
+    type CircuitOpenError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> CircuitOpenError;
+
+    type TimeoutError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> TimeoutError;
+
+    type ImpossibleError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> ImpossibleError;
 }
 
 /// An error message under construction, held as a JavaScript string.
@@ -177,15 +197,12 @@ pub(crate) fn config_error(e: ConfigError) -> JsValue {
     })
 }
 
-/// A `RangeError` named `ImpossibleError` (kind `impossible`, with `weight` and `burst`) for
-/// a request that can never fit its quota: the one error for it, from the limiter and from
-/// the low-level cells alike.
+/// An `ImpossibleError` (a `RangeError` of kind `impossible`, with `weight` and `burst`) for
+/// a request that can never fit its quota: the one error for it, from the limiter, the
+/// low-level cells and the key machine alike.
 pub(crate) fn impossible_error(i: Impossible) -> JsValue {
-    let e = kind_error(range_error(too_heavy(i.n, i.burst)), "impossible");
-    set(e.unchecked_ref(), "name", "ImpossibleError");
-    set(e.unchecked_ref(), "weight", i.n as f64);
-    set(e.unchecked_ref(), "burst", i.burst as f64);
-    e
+    let fields = fields(&[("weight", i.n as f64), ("burst", i.burst as f64)]);
+    ImpossibleError::new(&prefixed(too_heavy(i.n, i.burst)), &fields).into()
 }
 
 fn too_heavy(n: u32, burst: u32) -> Text {
@@ -195,14 +212,13 @@ fn too_heavy(n: u32, burst: u32) -> Text {
         .n(burst as f64)
 }
 
-/// An `Error` named `name` with the numeric `fields` set on it.
-fn named(name: &str, message: Text, fields: &[(&str, f64)]) -> JsValue {
-    let e: JsValue = NewError::new(&message.0).into();
-    set(e.unchecked_ref(), "name", name);
+/// The second argument of an error class's constructor: `{ name: value, ... }`.
+fn fields(fields: &[(&str, f64)]) -> Object {
+    let o = Object::new();
     for (k, v) in fields {
-        set(e.unchecked_ref(), k, *v);
+        set(&o, k, *v);
     }
-    e
+    o
 }
 
 fn prefixed(message: Text) -> JsString {
@@ -226,16 +242,13 @@ fn ms_up(ns: u64) -> f64 {
 /// A `RateLimitError` for a wait of `wait_ns`.
 fn too_long(wait_ns: u64, attempts: f64) -> JsValue {
     let ms = ms_up(wait_ns);
-    named(
-        "RateLimitError",
-        Text::new("the server or the quota asks to wait ")
-            .n(ms)
-            .s(" ms, longer than maxWaitMs"),
-        &[("retryAfterMs", ms), ("attempts", attempts)],
-    )
+    let message = Text::new("the server or the quota asks to wait ")
+        .n(ms)
+        .s(" ms, longer than maxWaitMs");
+    let fields = fields(&[("retryAfterMs", ms), ("attempts", attempts)]);
+    RateLimitError::new(&message.0, &fields).into()
 }
 
-/// A `QuotaError` for a weight over the burst.
 /// The error of a failed acquisition.
 pub(crate) fn acquire_error(e: AcquireError) -> JsValue {
     match e {
@@ -250,19 +263,21 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
     let attempts = attempts as f64;
     match e {
         ClientError::Transport(FetchError(js)) => js,
-        ClientError::Timeout { after_ns } => named(
-            "TimeoutError",
-            Text::new("no response within ").n(ms_up(after_ns)).s(" ms"),
-            &[("timeoutMs", ms_up(after_ns)), ("attempts", attempts)],
-        ),
+        ClientError::Timeout { after_ns } => {
+            let ms = ms_up(after_ns);
+            let message = Text::new("no response within ").n(ms).s(" ms");
+            let fields = fields(&[("timeoutMs", ms), ("attempts", attempts)]);
+            TimeoutError::new(&message.0, &fields).into()
+        }
         ClientError::WaitTooLong { wait_ns, .. } => too_long(wait_ns, attempts),
-        ClientError::CircuitOpen { retry_in_ns } => named(
-            "CircuitOpenError",
-            Text::new("circuit open: the server kept failing; next try in ")
-                .n(ms_up(retry_in_ns))
-                .s(" ms"),
-            &[("retryAfterMs", ms_up(retry_in_ns)), ("attempts", attempts)],
-        ),
+        ClientError::CircuitOpen { retry_in_ns } => {
+            let ms = ms_up(retry_in_ns);
+            let message = Text::new("circuit open: the server kept failing; next try in ")
+                .n(ms)
+                .s(" ms");
+            let fields = fields(&[("retryAfterMs", ms), ("attempts", attempts)]);
+            CircuitOpenError::new(&message.0, &fields).into()
+        }
         ClientError::Impossible(i) => impossible_error(i),
     }
 }

@@ -10,10 +10,10 @@
 //! Everything that decides is the shared engine ([`headway_engine`]) and core
 //! ([`headway_core`]); the clock, timers and `fetch` come from [`headway_web`].
 //!
-//! Errors this crate throws are `TypeError`/`RangeError` for bad options and plain `Error`s
-//! whose `name` is one of `RateLimitError`, `CircuitOpenError`, `TimeoutError` or
-//! `QuotaError` with extra numeric fields; `js/index.js` turns those into instances of the
-//! matching exported classes.
+//! Errors this crate throws are `TypeError`/`RangeError` for bad options and instances of
+//! the package's own classes (`RateLimitError`, `CircuitOpenError`, `TimeoutError`,
+//! `ImpossibleError`), which it imports from `js/errors.js` and constructs itself;
+//! `js/index.js` re-exports those classes unchanged.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
