@@ -148,8 +148,9 @@ export interface LimiterStats {
  * const limiter = new Limiter({ limit: 100, per: "1m", burst: 5, concurrency: 10 });
  * const res = await limiter.fetch("https://api.example.com/items");
  *
- * @throws {TypeError} an option of the wrong type
- * @throws {RangeError} an option out of range (limit 0, per 0, ...)
+ * @throws {TypeError} an option of the wrong type (`kind: "type"`)
+ * @throws {RangeError} an option out of range (limit 0, per 0, ...): `kind` is `"range"` or,
+ *   for a quota, a {@link QuotaErrorKind}
  */
 export declare class Limiter {
   /** A limiter with the given options (all optional: no quota, default retries and timeouts). */
@@ -182,7 +183,12 @@ export declare class Limiter {
   dispose(): void;
 }
 
-/** Base class of this package's errors (besides TypeError and RangeError for bad options). */
+/**
+ * Base class of this package's errors besides the TypeError and RangeError thrown for bad
+ * options and arguments. Those carry a machine-readable `kind`: `"type"` for a TypeError,
+ * `"range"` for a RangeError unless a finer one applies (a {@link QuotaErrorKind}, `"empty"`,
+ * `"too_many"`, or `"impossible"` for an {@link ImpossibleError}).
+ */
 export declare class HeadwayError extends Error {}
 
 /** A wait longer than `maxWaitMs` was needed. */

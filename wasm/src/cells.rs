@@ -12,9 +12,7 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::errors::{
-    impossible_error, kind_error, quota_error, set, tiers_error, to_u64, type_error, Text,
-};
+use crate::errors::{impossible_error, quota_error, set, tiers_error, to_u64, type_error, Text};
 use crate::options::quota;
 
 /// `{ limit, periodNs, periodMs, burst, emissionIntervalNs, toleranceNs }`.
@@ -36,7 +34,7 @@ pub(crate) fn quota_parts(q: &Quota) -> Object {
 #[wasm_bindgen(js_name = parseQuota)]
 pub fn parse_quota(input: JsValue) -> Result<Object, JsValue> {
     let Some(s) = input.as_string() else {
-        return Err(kind_error(type_error("parseQuota needs a string"), "type"));
+        return Err(type_error("parseQuota needs a string"));
     };
     s.parse::<Quota>()
         .map(|q| quota_parts(&q))
@@ -219,7 +217,7 @@ pub struct Tiers {
 pub(crate) fn tier_quotas(v: &JsValue) -> Result<Vec<Quota>, JsValue> {
     let arr: &Array = v
         .dyn_ref()
-        .ok_or_else(|| kind_error(type_error("tiers need an array of quotas"), "type"))?;
+        .ok_or_else(|| type_error("tiers need an array of quotas"))?;
     arr.iter().map(|q| quota(&q, &Text::new("quota"))).collect()
 }
 

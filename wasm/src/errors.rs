@@ -106,19 +106,16 @@ pub(crate) fn set(obj: &Object, name: &str, value: impl Into<JsValue>) {
 /// saturating); NaN or a negative number is a `RangeError` of kind `range`.
 pub(crate) fn to_u64(v: f64, what: &str) -> Result<u64, JsValue> {
     if v.is_nan() || v < 0.0 {
-        return Err(kind_error(
-            range_error(
-                Text::new(what)
-                    .s(" must be a non-negative number, got ")
-                    .n(v),
-            ),
-            "range",
+        return Err(range_error(
+            Text::new(what)
+                .s(" must be a non-negative number, got ")
+                .n(v),
         ));
     }
     Ok(v as u64)
 }
 
-/// `error` with a machine-readable `kind` property.
+/// `error` with its machine-readable `kind` property set to `kind`.
 pub(crate) fn kind_error(error: JsValue, kind: &str) -> JsValue {
     set(error.unchecked_ref(), "kind", kind);
     error
@@ -169,7 +166,7 @@ pub(crate) fn key_error(e: KeyError) -> JsValue {
             "\"breaker.openForNs\" must be greater than 0"
         }
     };
-    kind_error(range_error(message), "range")
+    range_error(message)
 }
 
 /// A `RangeError` (kind `range`) for a retry budget's settings.
@@ -179,7 +176,7 @@ pub(crate) fn budget_error(e: BudgetError) -> JsValue {
         BudgetError::ZeroMaxBalance => "maxBalance must be at least 1",
         BudgetError::NeverRefills => "ratioPermille or minRetriesPerSec must be above 0",
     };
-    kind_error(range_error(message), "range")
+    range_error(message)
 }
 
 /// A `RangeError` for options the engine refuses.
@@ -225,14 +222,18 @@ fn prefixed(message: Text) -> JsString {
     JsString::from(PREFIX).concat(&message.0)
 }
 
-/// A `TypeError` for an option of the wrong type.
+/// A `TypeError` (kind `type`) for an option or argument of the wrong type.
 pub(crate) fn type_error(message: impl Into<Text>) -> JsValue {
-    NewTypeError::new(&prefixed(message.into())).into()
+    kind_error(NewTypeError::new(&prefixed(message.into())).into(), "type")
 }
 
-/// A `RangeError` for an option out of range.
+/// A `RangeError` (kind `range`, unless the caller names a finer one with [`kind_error`])
+/// for an option or argument out of range.
 pub(crate) fn range_error(message: impl Into<Text>) -> JsValue {
-    NewRangeError::new(&prefixed(message.into())).into()
+    kind_error(
+        NewRangeError::new(&prefixed(message.into())).into(),
+        "range",
+    )
 }
 
 fn ms_up(ns: u64) -> f64 {

@@ -16,9 +16,7 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 use crate::cells::{quota_parts, tier_quotas};
-use crate::errors::{
-    budget_error, impossible_error, key_error, kind_error, set, to_u64, type_error, Text,
-};
+use crate::errors::{budget_error, impossible_error, key_error, set, to_u64, type_error, Text};
 use crate::lowlevel::{acquired, breaker_state, header_pairs, parse_seed, Backoff, BreakerPermit};
 use crate::options::{boolean, get, integer, is_set};
 
@@ -43,14 +41,11 @@ fn nanos(options: &JsValue, name: &str, default: u64) -> Result<u64, JsValue> {
         return Ok(default);
     }
     let n = v.as_f64().ok_or_else(|| {
-        kind_error(
-            type_error(
-                Text::new("")
-                    .quoted(name)
-                    .s(" must be nanoseconds, got ")
-                    .value(&v),
-            ),
-            "type",
+        type_error(
+            Text::new("")
+                .quoted(name)
+                .s(" must be nanoseconds, got ")
+                .value(&v),
         )
     })?;
     to_u64(n, name)
@@ -64,10 +59,7 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
         return Ok((Vec::new(), defaults, random_seed()));
     }
     if !options.is_object() {
-        return Err(kind_error(
-            type_error("KeyMachine options must be an object"),
-            "type",
-        ));
+        return Err(type_error("KeyMachine options must be an object"));
     }
     let quotas = match get(options, "quotas") {
         q if is_set(&q) => tier_quotas(&q)?,
@@ -110,9 +102,8 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
         s => match s.as_string() {
             Some(s) => parse_seed(&s)?,
             None => {
-                return Err(kind_error(
-                    type_error(Text::new("\"seed\" must be a decimal string, got ").value(&s)),
-                    "type",
+                return Err(type_error(
+                    Text::new("\"seed\" must be a decimal string, got ").value(&s),
                 ))
             }
         },
@@ -364,10 +355,7 @@ impl KeyMachine {
     #[wasm_bindgen(js_name = onResponse)]
     pub fn on_response(&mut self, attempt: &Attempt, now: f64) -> Result<Object, JsValue> {
         let Kind::Response { interpretation, .. } = &attempt.kind else {
-            return Err(kind_error(
-                type_error("onResponse needs an Attempt.response"),
-                "type",
-            ));
+            return Err(type_error("onResponse needs an Attempt.response"));
         };
         let now = to_u64(now, "now")?;
         Ok(changed(self.machine.on_response(
