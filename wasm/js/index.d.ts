@@ -72,14 +72,24 @@ export interface Clock {
   dateNow?(): number;
 }
 
-/** Where `acquire`, `tryAcquire` and `wrap` take their place. */
+/**
+ * Where `acquire`, `tryAcquire` and `wrap` take their place. A field that is `undefined` or
+ * `null` takes its default; a value of the wrong type throws a `TypeError`, one out of range
+ * a `RangeError`, with the same message from every method that takes it, e.g.
+ * `headway-limiter: "weight" must be a positive integer, got 1.5`.
+ */
 export interface AcquireOptions {
   /** Leave the queue when aborted; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | null;
   /** The queue to wait in; default `"default"`. `fetch` uses the request's origin. */
-  key?: string;
-  /** Cells to take at once (at most the burst); default 1. */
-  weight?: number;
+  key?: string | null;
+  /**
+   * Cells to take at once: a positive integer, at most the burst (and 2^32 - 1); default 1.
+   * 0, or more than the burst, could never be admitted: an {@link ImpossibleError}. The
+   * low-level `checkN`, `peekN`, `reserveN` and `KeyMachine`'s `readyAt`, `planOn` and
+   * `commit` check their `n` as this weight.
+   */
+  weight?: number | null;
 }
 
 /** The right to proceed. With `concurrency` set it holds an in-flight place until released. */
@@ -159,7 +169,10 @@ export declare class Limiter {
   acquire(options?: AcquireOptions): Promise<Permit>;
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
   tryAcquire(options?: Omit<AcquireOptions, 'signal'>): Permit | null;
-  /** `fn`, throttled: each call waits for a place and holds it until `fn` settles. */
+  /**
+   * `fn`, throttled: each call waits for a place and holds it until `fn` settles. `fn` and
+   * the options are checked here; a weight the quota can never admit rejects each call.
+   */
   wrap<A extends unknown[], R>(
     fn: (...args: A) => R | PromiseLike<R>,
     options?: Omit<AcquireOptions, 'signal'>,
@@ -175,8 +188,12 @@ export declare class Limiter {
    * @throws {TimeoutError} no response within `timeoutMs`
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  /** Pauses a key (an origin for `fetch`) for `ms` milliseconds; every queued caller waits. */
-  pause(ms: number, options?: { key?: string }): void;
+  /**
+   * Pauses a key (an origin for `fetch`) for `ms` milliseconds; every queued caller waits.
+   * @throws {TypeError} `ms` not a number, or a `key` that is not a string
+   * @throws {RangeError} `ms` negative or NaN (Infinity pauses for good)
+   */
+  pause(ms: number, options?: { key?: string | null }): void;
   /** Counters and per-key state. */
   stats(): LimiterStats;
   /** Frees the limiter's WebAssembly memory; do not use it afterwards. */
@@ -585,7 +602,7 @@ export declare class KeyMachine {
   planOn(schedule: Schedule, n: number, now: Nanos): Nanos;
   /** True when the in-flight cap leaves room (one at a time while an unknown key is probed). */
   maySend(): boolean;
-  /** Admits `n` cells at `now` and takes an in-flight slot. */
+  /** Admits `n` cells at `now` and takes an in-flight slot (check `readyAt` first). */
   commit(n: number, now: Nanos): void;
   /** An admitted request finished (or was never sent): its slot is free. */
   release(): void;

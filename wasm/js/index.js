@@ -99,15 +99,6 @@ export class Call {
   }
 }
 
-function checkKeyAndWeight(key, weight) {
-  if (key !== undefined && typeof key !== 'string') {
-    throw new TypeError(`headway-limiter: "key" must be a string, got ${typeof key}`);
-  }
-  if (!Number.isInteger(weight) || weight < 1 || weight > 0xffffffff) {
-    throw new RangeError(`headway-limiter: "weight" must be a positive integer, got ${weight}`);
-  }
-}
-
 /** The right to proceed; holds an in-flight place (when `concurrency` is set) until released. */
 export class Permit {
   #raw;
@@ -148,29 +139,26 @@ export class Limiter {
     this.#raw = new RawLimiter(options);
   }
 
+  // The WebAssembly module reads and checks every option and argument below.
+
   /** Waits for a place; resolves to a Permit. Aborting `signal` leaves the queue. */
-  async acquire({ signal, key, weight = 1 } = {}) {
-    checkKeyAndWeight(key, weight);
-    signal?.throwIfAborted();
-    return new Permit(await this.#raw.acquire(key, weight, signal));
+  async acquire(options) {
+    return new Permit(await this.#raw.acquire(options));
   }
 
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
-  tryAcquire({ key, weight = 1 } = {}) {
-    checkKeyAndWeight(key, weight);
-    const raw = this.#raw.tryAcquire(key, weight);
+  tryAcquire(options) {
+    const raw = this.#raw.tryAcquire(options);
     return raw ? new Permit(raw) : null;
   }
 
   /** `fn`, throttled: every call waits for a place and holds it until `fn` settles. */
-  wrap(fn, { key, weight = 1 } = {}) {
-    if (typeof fn !== 'function') {
-      throw new TypeError('headway-limiter: wrap() needs a function');
-    }
-    checkKeyAndWeight(key, weight);
+  wrap(fn, options) {
+    this.#raw.checkWrap(fn, options);
+    const place = { key: options?.key, weight: options?.weight };
     const limiter = this;
     return async function throttled(...args) {
-      const permit = await limiter.acquire({ key, weight });
+      const permit = await limiter.acquire(place);
       try {
         return await fn.apply(this, args);
       } finally {
@@ -188,12 +176,8 @@ export class Limiter {
   }
 
   /** Pauses a key (an origin such as "https://api.example.com") for `ms` milliseconds. */
-  pause(ms, { key } = {}) {
-    checkKeyAndWeight(key, 1);
-    if (typeof ms !== 'number' || !(ms >= 0)) {
-      throw new RangeError(`headway-limiter: pause needs a non-negative number of ms, got ${ms}`);
-    }
-    this.#raw.pause(key, ms);
+  pause(ms, options) {
+    this.#raw.pause(ms, options);
   }
 
   /** Counters and, per key, quotas, pause, queue and in-flight requests. */

@@ -14,6 +14,8 @@ use headway_web::FetchError;
 use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use crate::args::not_a_weight;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = TypeError)]
@@ -102,19 +104,6 @@ pub(crate) fn set(obj: &Object, name: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), &value.into());
 }
 
-/// A time or count from JavaScript: a non-negative number (fractions dropped, huge values
-/// saturating); NaN or a negative number is a `RangeError` of kind `range`.
-pub(crate) fn to_u64(v: f64, what: &str) -> Result<u64, JsValue> {
-    if v.is_nan() || v < 0.0 {
-        return Err(range_error(
-            Text::new(what)
-                .s(" must be a non-negative number, got ")
-                .n(v),
-        ));
-    }
-    Ok(v as u64)
-}
-
 /// `error` with its machine-readable `kind` property set to `kind`.
 pub(crate) fn kind_error(error: JsValue, kind: &str) -> JsValue {
     set(error.unchecked_ref(), "kind", kind);
@@ -197,16 +186,17 @@ pub(crate) fn config_error(e: ConfigError) -> JsValue {
 /// An `ImpossibleError` (a `RangeError` of kind `impossible`, with `weight` and `burst`) for
 /// a request that can never fit its quota: the one error for it, from the limiter, the
 /// low-level cells and the key machine alike.
+/// A weight of 0 has the message of any other bad weight.
 pub(crate) fn impossible_error(i: Impossible) -> JsValue {
+    let message = match i.n {
+        0 => not_a_weight().n(0.0),
+        n => Text::new("")
+            .n(n as f64)
+            .s(" permits can never fit a quota whose burst is ")
+            .n(i.burst as f64),
+    };
     let fields = fields(&[("weight", i.n as f64), ("burst", i.burst as f64)]);
-    ImpossibleError::new(&prefixed(too_heavy(i.n, i.burst)), &fields).into()
-}
-
-fn too_heavy(n: u32, burst: u32) -> Text {
-    Text::new("")
-        .n(n as f64)
-        .s(" permits can never fit a quota whose burst is ")
-        .n(burst as f64)
+    ImpossibleError::new(&prefixed(message), &fields).into()
 }
 
 /// The second argument of an error class's constructor: `{ name: value, ... }`.

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod abort;
+mod args;
 mod cells;
 mod errors;
 mod limiter;

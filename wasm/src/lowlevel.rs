@@ -13,7 +13,8 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::errors::{range_error, set, to_u64, type_error, Text};
+use crate::args::to_u64;
+use crate::errors::{range_error, set, type_error, Text};
 
 fn opt(v: Option<u64>) -> JsValue {
     v.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))

@@ -5,7 +5,8 @@
 //! simulation) drives them exactly as the package's `Limiter` drives the same core.
 //!
 //! Times are JavaScript numbers of nanoseconds on the caller's timeline, as in `cells`:
-//! exact below 2^53; a negative or NaN time throws `RangeError` (kind `range`).
+//! exact below 2^53; a negative or NaN time throws `RangeError` (kind `range`). A count of
+//! cells `n` is a weight, checked as the limiter checks one ([`crate::args::weight`]).
 
 use headway_core::backoff::SplitMix64;
 use headway_core::call::{self, Step, Why};
@@ -15,8 +16,9 @@ use headway_core::Quota;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
+use crate::args::{to_u64, weight};
 use crate::cells::{quota_parts, tier_quotas};
-use crate::errors::{budget_error, impossible_error, key_error, set, to_u64, type_error, Text};
+use crate::errors::{budget_error, impossible_error, key_error, set, type_error, Text};
 use crate::lowlevel::{acquired, breaker_state, header_pairs, parse_seed, Backoff, BreakerPermit};
 use crate::options::{boolean, get, integer, is_set};
 
@@ -279,9 +281,9 @@ impl KeyMachine {
     /// When `n` cells may go (never before `now` or the pause). Throws `RangeError` (kind
     /// `impossible`) when `n` can never fit.
     #[wasm_bindgen(js_name = readyAt)]
-    pub fn ready_at(&self, n: u32, now: f64) -> Result<f64, JsValue> {
+    pub fn ready_at(&self, n: &JsValue, now: f64) -> Result<f64, JsValue> {
         self.machine
-            .ready_at(n, to_u64(now, "now")?)
+            .ready_at(weight(n)?, to_u64(now, "now")?)
             .map(|t| t as f64)
             .map_err(impossible_error)
     }
@@ -296,9 +298,9 @@ impl KeyMachine {
     /// When `n` cells would go behind every request planned on `schedule` before, admitting
     /// them on `schedule` then. Throws like `readyAt`.
     #[wasm_bindgen(js_name = planOn)]
-    pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: f64) -> Result<f64, JsValue> {
+    pub fn plan_on(&self, schedule: &mut Schedule, n: &JsValue, now: f64) -> Result<f64, JsValue> {
         self.machine
-            .plan_on(&mut schedule.schedule, n, to_u64(now, "now")?)
+            .plan_on(&mut schedule.schedule, weight(n)?, to_u64(now, "now")?)
             .map(|t| t as f64)
             .map_err(impossible_error)
     }
@@ -311,8 +313,8 @@ impl KeyMachine {
 
     /// Admits `n` cells at `now` and takes an in-flight slot (check `readyAt` and `maySend`
     /// first).
-    pub fn commit(&mut self, n: u32, now: f64) -> Result<(), JsValue> {
-        self.machine.commit(n, to_u64(now, "now")?);
+    pub fn commit(&mut self, n: &JsValue, now: f64) -> Result<(), JsValue> {
+        self.machine.commit(weight(n)?, to_u64(now, "now")?);
         Ok(())
     }
 

@@ -1,0 +1,187 @@
+// Arguments are checked in one place: a bad key, weight or pause gives the same error
+// (class, kind and message) through every entry point that takes one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  Limiter,
+  Gcra,
+  Tiers,
+  KeyMachine,
+  ImpossibleError,
+} from '../pkg/index.js';
+
+/** What `f()` threw or rejected with (it must do one of them). */
+async function caught(f) {
+  try {
+    await f();
+  } catch (e) {
+    return e;
+  }
+  assert.fail('neither threw nor rejected');
+}
+
+/** Asserts that every entry point of `entries` fails with `Class`, `kind` and `message`. */
+async function sameError(entries, Class, kind, message) {
+  for (const [where, f] of Object.entries(entries)) {
+    const e = await caught(f);
+    assert.equal(Object.getPrototypeOf(e), Class.prototype, `${where}: ${e}`);
+    assert.equal(e.kind, kind, where);
+    assert.equal(e.message, message, where);
+  }
+}
+
+/** Every entry point that takes a weight, each given `w`. */
+function weightTakers(w) {
+  const limiter = new Limiter({ limit: 10, per: '1s', burst: 2 });
+  const gcra = new Gcra('10/s burst 2');
+  const tiers = new Tiers(['10/s burst 2']);
+  const key = new KeyMachine({ quotas: ['10/s burst 2'], seed: '1' });
+  return {
+    'Limiter.acquire': () => limiter.acquire({ weight: w }),
+    'Limiter.tryAcquire': () => limiter.tryAcquire({ weight: w }),
+    'Limiter.wrap': () => limiter.wrap(async () => {}, { weight: w }),
+    'Gcra.checkN': () => gcra.checkN(w, 0),
+    'Gcra.peekN': () => gcra.peekN(w, 0),
+    'Gcra.reserveN': () => gcra.reserveN(w, 0),
+    'Tiers.checkN': () => tiers.checkN(w, 0),
+    'Tiers.peekN': () => tiers.peekN(w, 0),
+    'Tiers.reserveN': () => tiers.reserveN(w, 0),
+    'KeyMachine.readyAt': () => key.readyAt(w, 0),
+    'KeyMachine.planOn': () => key.planOn(key.schedule(), w, 0),
+    'KeyMachine.commit': () => key.commit(w, 0),
+  };
+}
+
+test('a bad weight: the same TypeError or RangeError from every entry point', async () => {
+  const cases = [
+    [-1, RangeError, '-1'],
+    [1.5, RangeError, '1.5'],
+    [NaN, RangeError, 'NaN'],
+    [Infinity, RangeError, 'Infinity'],
+    [2 ** 32, RangeError, '4294967296'],
+    ['2', TypeError, '"2"'],
+    [true, TypeError, 'boolean'],
+    [{}, TypeError, 'object'],
+  ];
+  for (const [w, Class, got] of cases) {
+    const kind = Class === TypeError ? 'type' : 'range';
+    await sameError(weightTakers(w), Class, kind, `headway-limiter: "weight" must be a positive integer, got ${got}`);
+  }
+});
+
+test('a weight of 0 is an ImpossibleError with the same message wherever quotas decide', async () => {
+  const takers = weightTakers(0);
+  delete takers['Limiter.wrap']; // checked when called, like any weight over the burst
+  delete takers['KeyMachine.commit']; // admits what readyAt allowed; readyAt refuses 0
+  await sameError(takers, ImpossibleError, 'impossible', 'headway-limiter: "weight" must be a positive integer, got 0');
+  const limiter = new Limiter();
+  const throttled = limiter.wrap(async () => 'ran', { weight: 0 });
+  const e = await caught(throttled);
+  assert.ok(e instanceof ImpossibleError);
+  assert.equal(e.weight, 0);
+  assert.equal(e.message, 'headway-limiter: "weight" must be a positive integer, got 0');
+  // Without a quota, a weight up to 2^32 - 1 is admitted; the default is 1.
+  assert.ok(limiter.tryAcquire({ weight: 2 ** 32 - 1 }));
+  assert.ok(limiter.tryAcquire({}));
+});
+
+test('a bad key: the same TypeError from acquire, tryAcquire, wrap and pause', async () => {
+  const limiter = new Limiter({ limit: 10, per: '1s' });
+  for (const [key, got] of [
+    [5, '5'],
+    [{}, 'object'],
+    [false, 'boolean'],
+  ]) {
+    await sameError(
+      {
+        'Limiter.acquire': () => limiter.acquire({ key }),
+        'Limiter.tryAcquire': () => limiter.tryAcquire({ key }),
+        'Limiter.wrap': () => limiter.wrap(async () => {}, { key }),
+        'Limiter.pause': () => limiter.pause(1, { key }),
+      },
+      TypeError,
+      'type',
+      `headway-limiter: "key" must be a string, got ${got}`,
+    );
+  }
+  // Absent (undefined or null) is the key "default".
+  limiter.pause(1000, { key: null });
+  assert.ok(limiter.stats().keys.default.pausedForMs > 0);
+  assert.equal(limiter.tryAcquire({ key: null }), null);
+  assert.ok(limiter.tryAcquire({ key: 'other' }));
+});
+
+test('a bad pause: one message for the pause of a Limiter, and for the pause end of the cells and KeyMachine', async () => {
+  const limiter = new Limiter();
+  const cases = [
+    [-1, RangeError, '-1'],
+    [NaN, RangeError, 'NaN'],
+    ['5', TypeError, '"5"'],
+    [undefined, TypeError, 'undefined'],
+  ];
+  for (const [ms, Class, got] of cases) {
+    const kind = Class === TypeError ? 'type' : 'range';
+    await sameError(
+      { 'Limiter.pause': () => limiter.pause(ms) },
+      Class,
+      kind,
+      `headway-limiter: "ms" must be a non-negative number, got ${got}`,
+    );
+  }
+  // The low-level pause ends are times on the caller's clock (nanoseconds), taken as numbers.
+  const gcra = new Gcra('1/s');
+  const tiers = new Tiers(['1/s']);
+  const key = new KeyMachine({ seed: '1' });
+  for (const [t, got] of [
+    [-1, '-1'],
+    [NaN, 'NaN'],
+  ]) {
+    await sameError(
+      {
+        'Gcra.deferUntil': () => gcra.deferUntil(t),
+        'Tiers.deferUntil': () => tiers.deferUntil(t),
+        'KeyMachine.pauseUntil': () => key.pauseUntil(t),
+      },
+      RangeError,
+      'range',
+      `headway-limiter: "t" must be a non-negative number, got ${got}`,
+    );
+  }
+  // A pause longer than any wait is a RateLimitError for the waiter, not an error for pause.
+  limiter.pause(Infinity, { key: 'forever' });
+  assert.ok(limiter.stats().keys.forever.pausedForMs > 1e12);
+});
+
+test('options that are not an object, a signal that is not an AbortSignal, a wrap of no function', async () => {
+  const limiter = new Limiter();
+  await sameError(
+    {
+      'Limiter.acquire': () => limiter.acquire(5),
+      'Limiter.tryAcquire': () => limiter.tryAcquire(5),
+      'Limiter.wrap': () => limiter.wrap(async () => {}, 5),
+      'Limiter.pause': () => limiter.pause(1, 5),
+    },
+    TypeError,
+    'type',
+    'headway-limiter: options must be an object, got 5',
+  );
+  await sameError(
+    { 'Limiter.acquire': () => limiter.acquire({ signal: {} }) },
+    TypeError,
+    'type',
+    'headway-limiter: "signal" must be an AbortSignal, got object',
+  );
+  await sameError(
+    { 'Limiter.wrap': () => limiter.wrap('fetch') },
+    TypeError,
+    'type',
+    'headway-limiter: "fn" must be a function, got "fetch"',
+  );
+  // Absent options are no options.
+  for (const options of [undefined, null, {}]) {
+    (await limiter.acquire(options)).release();
+    limiter.tryAcquire(options)?.release();
+    limiter.pause(0, options);
+  }
+});
