@@ -260,15 +260,30 @@ export interface Interpretation {
  * against the response's Date), the IETF RateLimit headers (drafts -06, -07, -08+) and the
  * legacy X-RateLimit-* headers. Hostile values give bounded waits, never errors.
  *
- * @param headers a Headers object, `[name, value]` pairs, or a record
+ * @param status an integer from 0 to 65535
+ * @param headers see {@link ResponseHeaders}
  * @param options.wallMs local unix time in ms (default `Date.now()`)
  * @param options.maxWaitMs the longest acceptable wait (default 600000)
+ * @throws {TypeError} a status that is not a number, headers of another shape, or not strings
+ * @throws {RangeError} a status that is not an integer from 0 to 65535, a negative time
  */
 export declare function interpretResponse(
   status: number,
-  headers: Headers | Iterable<[string, string]> | Record<string, string>,
+  headers: ResponseHeaders,
   options?: { wallMs?: number; maxWaitMs?: number },
 ): Interpretation;
+
+/**
+ * A response's headers, as `interpretResponse` and `Attempt.response` take them: a
+ * `Headers` object or another iterable of `[name, value]` pairs (an array, a `Map`), a
+ * record `{ name: value }`, or `undefined`/`null` for none. Names and values are strings.
+ */
+export type ResponseHeaders =
+  | Headers
+  | Iterable<[string, string]>
+  | Record<string, string>
+  | null
+  | undefined;
 
 /**
  * Nanoseconds on the caller's own timeline, as a JavaScript number: the low-level classes
@@ -511,14 +526,17 @@ export interface Changed {
  */
 export declare class Attempt {
   /**
-   * A response: its status and `[name, value]` header pairs, read against the local unix
-   * time `wallMs` (for dates and epochs; the response's own `Date` header wins) and the
-   * longest acceptable wait `maxWaitNs` (pass the key's `maxWaitNs`).
-   * @throws {TypeError} for headers that are not string pairs
+   * A response: its status and headers, read against the local unix time `wallMs` (for
+   * dates and epochs; the response's own `Date` header wins) and the longest acceptable
+   * wait `maxWaitNs` (pass the key's `maxWaitNs`). Status and headers are checked as
+   * `interpretResponse` checks them, with the same errors.
+   * @throws {TypeError} a status that is not a number, or headers that are not strings in a
+   *   shape of {@link ResponseHeaders}
+   * @throws {RangeError} a status that is not an integer from 0 to 65535
    */
   static response(
     status: number,
-    headers: [string, string][],
+    headers: ResponseHeaders,
     wallMs: number,
     maxWaitNs: Nanos,
   ): Attempt;

@@ -9,7 +9,7 @@
 import init, {
   initSync,
   RawLimiter,
-  interpretRaw,
+  interpretResponse,
   parseQuota,
   Gcra,
   Tiers,
@@ -48,6 +48,7 @@ if (wasmUrl.protocol === 'file:' && typeof globalThis.process?.versions?.node ==
 }
 
 export {
+  interpretResponse,
   parseQuota,
   Gcra,
   Tiers,
@@ -190,29 +191,4 @@ export class Limiter {
     this.#raw?.free();
     this.#raw = undefined;
   }
-}
-
-function headerPairs(headers) {
-  if (headers == null) return [];
-  if (typeof headers[Symbol.iterator] === 'function') {
-    return Array.from(headers, (pair) => {
-      const [name, value] = pair;
-      return [String(name), String(value)];
-    });
-  }
-  if (typeof headers === 'object') {
-    return Object.entries(headers).map(([name, value]) => [name, String(value)]);
-  }
-  throw new TypeError('headway-limiter: headers must be a Headers object, pairs, or a record');
-}
-
-/**
- * What a response means: done, retry (after how long) or a wait too long; plus what it
- * teaches (pause, limit, remaining, reset, policies). Times in milliseconds.
- */
-export function interpretResponse(status, headers, { wallMs = Date.now(), maxWaitMs = 600_000 } = {}) {
-  if (!Number.isInteger(status) || status < 0 || status > 65535) {
-    throw new RangeError(`headway-limiter: status must be an integer HTTP status, got ${status}`);
-  }
-  return interpretRaw(status, headerPairs(headers), wallMs, maxWaitMs);
 }

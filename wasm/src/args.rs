@@ -1,12 +1,14 @@
 //! The arguments the package's methods take, each kind read and checked by one function
-//! that every entry point taking it uses: an options argument, a key, a weight, a time and
-//! a pause.
+//! that every entry point taking it uses: an options argument, a key, a weight, a time, a
+//! pause, an HTTP status and response headers.
 //!
 //! A value of the wrong type is a `TypeError` (kind `type`), one out of range a
 //! `RangeError` (kind `range`); the message names the argument and says what was given:
 //! `headway-limiter: "weight" must be a positive integer, got 0`.
 
+use js_sys::{Array, Object, Reflect, Symbol};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::errors::{range_error, type_error, Text};
 use crate::options::is_set;
@@ -64,6 +66,12 @@ pub(crate) fn weight(v: &JsValue) -> Result<u32, JsValue> {
     Ok(whole(v, u32::MAX as f64, not_a_weight)? as u32)
 }
 
+/// An HTTP status: an integer from 0 (an opaque response) to 65535.
+pub(crate) fn status(v: &JsValue) -> Result<u16, JsValue> {
+    let problem = || named("status").s(" must be an integer HTTP status, got ");
+    Ok(whole(v, u16::MAX as f64, problem)? as u16)
+}
+
 /// A non-negative number, fractions and Infinity included: `RangeError` for NaN or a
 /// negative number.
 fn non_negative_number(n: f64, name: &str) -> Result<f64, JsValue> {
@@ -97,4 +105,53 @@ pub(crate) fn to_u64(v: f64, name: &str) -> Result<u64, JsValue> {
 /// number, saturating.
 pub(crate) fn pause_ms(v: &JsValue, name: &str) -> Result<u64, JsValue> {
     Ok((non_negative(v, name)? * 1e6) as u64)
+}
+
+/// A response's headers: a `Headers` object or any other iterable of `[name, value]` pairs,
+/// a record `{ name: value }`, or nothing (undefined or null). Names and values are strings.
+pub(crate) fn headers(v: &JsValue) -> Result<Vec<(String, String)>, JsValue> {
+    let mut out = Vec::new();
+    if !is_set(v) {
+        return Ok(out);
+    }
+    let shape = || {
+        type_error(
+            named("headers")
+                .s(" must be a Headers object, [name, value] pairs or a record, got ")
+                .value(v),
+        )
+    };
+    if !v.is_object() {
+        return Err(shape());
+    }
+    let iterable = Reflect::get(v, &Symbol::iterator()).is_ok_and(|f| f.is_function());
+    let entries = if iterable {
+        Array::from(v)
+    } else {
+        Object::entries(v.unchecked_ref())
+    };
+    for entry in entries.iter() {
+        let pair = entry
+            .dyn_ref::<Array>()
+            .filter(|pair| pair.length() == 2)
+            .ok_or_else(shape)?;
+        out.push(header(pair)?);
+    }
+    Ok(out)
+}
+
+/// One `[name, value]` pair of strings.
+fn header(pair: &Array) -> Result<(String, String), JsValue> {
+    let (name, value) = (pair.get(0), pair.get(1));
+    match (name.as_string(), value.as_string()) {
+        (Some(name), Some(value)) => Ok((name, value)),
+        _ => {
+            let bad = if name.is_string() { value } else { name };
+            Err(type_error(
+                named("headers")
+                    .s(" names and values must be strings, got ")
+                    .value(&bad),
+            ))
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! # headway-wasm
 //!
 //! The WebAssembly half of the npm package `headway-limiter`. It exports a small raw API
-//! (`RawLimiter`, `RawPermit`, `interpretRaw`, `parseQuota`, `Gcra`, `Tiers`,
+//! (`RawLimiter`, `RawPermit`, `interpretResponse`, `parseQuota`, `Gcra`, `Tiers`,
 //! `Reservation`, `Backoff`, `CircuitBreaker`, and the core's decision machines `KeyMachine`,
 //! `RawCall`, `Attempt`, `RetryBudget`, `Schedule`) that the
 //! hand-written `js/index.js` wraps into idiomatic JavaScript: option objects, `AbortSignal`,
@@ -28,7 +28,7 @@ mod options;
 
 pub use cells::{parse_quota, Gcra, Reservation, Tiers};
 pub use limiter::{RawLimiter, RawPermit};
-pub use lowlevel::{interpret_raw, Backoff, BreakerPermit, CircuitBreaker, Retrying};
+pub use lowlevel::{interpret_response, Backoff, BreakerPermit, CircuitBreaker, Retrying};
 pub use machine::{
     breaker_success, is_idempotent, Attempt, Call, KeyMachine, RetryBudget, Schedule,
 };

@@ -11,46 +11,46 @@ use headway_core::feedback::{interpret, Options, Verdict};
 use headway_core::NANOS_PER_MILLI;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-use crate::args::to_u64;
-use crate::errors::{range_error, set, type_error, Text};
+use crate::args::{self, non_negative, to_u64};
+use crate::errors::{range_error, set, Text};
+use crate::options::{get, is_set};
 
 fn opt(v: Option<u64>) -> JsValue {
     v.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
 }
 
-/// `[[name, value], ...]` as owned pairs; anything else is a `TypeError`.
-pub(crate) fn header_pairs(headers: &Array) -> Result<Vec<(String, String)>, JsValue> {
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(headers.length() as usize);
-    for entry in headers.iter() {
-        let pair: Array = entry
-            .dyn_into()
-            .map_err(|_| type_error("headers must be [name, value] pairs"))?;
-        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-            return Err(type_error("header names and values must be strings"));
-        };
-        pairs.push((name, value));
-    }
-    Ok(pairs)
+/// A millisecond option of `interpretResponse`, `default` when absent.
+fn ms_option(options: &JsValue, name: &str, default: f64) -> Result<u64, JsValue> {
+    let v = get(options, name);
+    let ms = if is_set(&v) {
+        non_negative(&v, name)?
+    } else {
+        default
+    };
+    Ok(ms as u64)
 }
 
-/// Interprets a response: `headers` is an array of `[name, value]` pairs, `wall_ms` the
-/// local unix time in milliseconds, `max_wait_ms` the longest acceptable wait. Returns
+/// Interprets a response: its `status`, its `headers` (a `Headers` object, `[name, value]`
+/// pairs or a record) and `{ wallMs, maxWaitMs }`: the local unix time in milliseconds
+/// (default `Date.now()`) and the longest acceptable wait (default 10 minutes). Returns
 /// `{ verdict, reason, afterMs, waitMs, pauseMs, limit, remaining, resetMs, policies }`
 /// with times in whole milliseconds (rounded down).
-#[wasm_bindgen(js_name = interpretRaw)]
-pub fn interpret_raw(
-    status: u16,
-    headers: Array,
-    wall_ms: f64,
-    max_wait_ms: f64,
+#[wasm_bindgen(js_name = interpretResponse)]
+pub fn interpret_response(
+    status: &JsValue,
+    headers: &JsValue,
+    options: &JsValue,
 ) -> Result<JsValue, JsValue> {
-    let pairs = header_pairs(&headers)?;
+    let status = args::status(status)?;
+    let pairs = args::headers(headers)?;
+    args::options(options)?;
+    let wall_ms = ms_option(options, "wallMs", js_sys::Date::now())?;
+    let max_wait_ms = ms_option(options, "maxWaitMs", 600_000.0)?;
     let options = Options {
-        max_wait_ns: to_u64(max_wait_ms, "maxWaitMs")?.saturating_mul(NANOS_PER_MILLI),
+        max_wait_ns: max_wait_ms.saturating_mul(NANOS_PER_MILLI),
     };
-    let i = interpret(status, &pairs[..], to_u64(wall_ms, "wallMs")?, &options);
+    let i = interpret(status, &pairs[..], wall_ms, &options);
     let ms = |ns: u64| ns / NANOS_PER_MILLI;
     let out = Object::new();
     let (verdict, reason, after, wait) = match i.verdict {

@@ -16,10 +16,10 @@ use headway_core::Quota;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
-use crate::args::{to_u64, weight};
+use crate::args::{self, to_u64, weight};
 use crate::cells::{quota_parts, tier_quotas};
 use crate::errors::{budget_error, impossible_error, key_error, set, type_error, Text};
-use crate::lowlevel::{acquired, breaker_state, header_pairs, parse_seed, Backoff, BreakerPermit};
+use crate::lowlevel::{acquired, breaker_state, parse_seed, Backoff, BreakerPermit};
 use crate::options::{boolean, get, integer, is_set};
 
 /// `{ replan, learned, pausedUntil }`: what an event changed.
@@ -161,16 +161,18 @@ impl Attempt {
 
 #[wasm_bindgen]
 impl Attempt {
-    /// A response: its status and `[name, value]` header pairs, read with the local unix
-    /// time `wallMs` (for dates and epochs) and the longest acceptable wait `maxWaitNs`
-    /// (pass the key's `maxWaitNs`).
+    /// A response: its status and headers (a `Headers` object, `[name, value]` pairs or a
+    /// record), read with the local unix time `wallMs` (for dates and epochs) and the
+    /// longest acceptable wait `maxWaitNs` (pass the key's `maxWaitNs`). Both are checked as
+    /// `interpretResponse` checks them.
     pub fn response(
-        status: u16,
-        headers: Array,
+        status: &JsValue,
+        headers: &JsValue,
         wall_ms: f64,
         max_wait_ns: f64,
     ) -> Result<Attempt, JsValue> {
-        let pairs = header_pairs(&headers)?;
+        let status = args::status(status)?;
+        let pairs = args::headers(headers)?;
         let options = Options {
             max_wait_ns: to_u64(max_wait_ns, "maxWaitNs")?,
         };

@@ -1,5 +1,5 @@
-// Arguments are checked in one place: a bad key, weight or pause gives the same error
-// (class, kind and message) through every entry point that takes one.
+// Arguments are checked in one place: a bad key, weight, pause, status or headers gives the
+// same error (class, kind and message) through every entry point that takes one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -8,8 +8,12 @@ import {
   Gcra,
   Tiers,
   KeyMachine,
+  Attempt,
   ImpossibleError,
+  interpretResponse,
 } from '../pkg/index.js';
+
+const WALL = 1767225600000;
 
 /** What `f()` threw or rejected with (it must do one of them). */
 async function caught(f) {
@@ -153,6 +157,73 @@ test('a bad pause: one message for the pause of a Limiter, and for the pause end
   assert.ok(limiter.stats().keys.forever.pausedForMs > 1e12);
 });
 
+test('a bad status: the same error from interpretResponse and Attempt.response', async () => {
+  const cases = [
+    [-1, RangeError, '-1'],
+    [200.5, RangeError, '200.5'],
+    [65536, RangeError, '65536'],
+    [NaN, RangeError, 'NaN'],
+    ['200', TypeError, '"200"'],
+    [undefined, TypeError, 'undefined'],
+  ];
+  for (const [status, Class, got] of cases) {
+    const kind = Class === TypeError ? 'type' : 'range';
+    await sameError(
+      {
+        interpretResponse: () => interpretResponse(status, []),
+        'Attempt.response': () => Attempt.response(status, [], WALL, 1e9),
+      },
+      Class,
+      kind,
+      `headway-limiter: "status" must be an integer HTTP status, got ${got}`,
+    );
+  }
+  // 0 (an opaque response) to 65535 are statuses.
+  assert.equal(interpretResponse(0, []).verdict, 'done');
+  assert.equal(Attempt.response(65535, [], WALL, 1e9).status, 65535);
+});
+
+test('headers: the same shapes accepted, and the same errors, in interpretResponse and Attempt.response', async () => {
+  const shapes = {
+    Headers: new Headers({ 'Retry-After': '5' }),
+    pairs: [['Retry-After', '5']],
+    Map: new Map([['Retry-After', '5']]),
+    record: { 'Retry-After': '5' },
+  };
+  for (const [what, headers] of Object.entries(shapes)) {
+    assert.equal(interpretResponse(429, headers, { wallMs: WALL }).afterMs, 5000, what);
+    const key = new KeyMachine({ learn: true, breaker: null, pauseJitterMaxNs: 0, seed: '1' });
+    const changed = key.onResponse(Attempt.response(429, headers, WALL, 600e9), 0);
+    assert.equal(changed.pausedUntil, 5e9, what);
+  }
+  for (const none of [undefined, null, []]) {
+    assert.equal(interpretResponse(429, none).afterMs, null);
+    assert.equal(Attempt.response(429, none, WALL, 1e9).kind, 'response');
+  }
+  const shape = 'headway-limiter: "headers" must be a Headers object, [name, value] pairs or a record, got';
+  const strings = 'headway-limiter: "headers" names and values must be strings, got';
+  const cases = [
+    ['retry-after: 5', `${shape} "retry-after: 5"`],
+    [5, `${shape} 5`],
+    [[['Retry-After']], `${shape} object`],
+    [['Retry-After', '5'], `${shape} object`],
+    [[['Retry-After', 5]], `${strings} 5`],
+    [{ 'Retry-After': 5 }, `${strings} 5`],
+    [[[5, 'x']], `${strings} 5`],
+  ];
+  for (const [headers, message] of cases) {
+    await sameError(
+      {
+        interpretResponse: () => interpretResponse(429, headers),
+        'Attempt.response': () => Attempt.response(429, headers, WALL, 1e9),
+      },
+      TypeError,
+      'type',
+      message,
+    );
+  }
+});
+
 test('options that are not an object, a signal that is not an AbortSignal, a wrap of no function', async () => {
   const limiter = new Limiter();
   await sameError(
@@ -161,6 +232,7 @@ test('options that are not an object, a signal that is not an AbortSignal, a wra
       'Limiter.tryAcquire': () => limiter.tryAcquire(5),
       'Limiter.wrap': () => limiter.wrap(async () => {}, 5),
       'Limiter.pause': () => limiter.pause(1, 5),
+      interpretResponse: () => interpretResponse(200, [], 5),
     },
     TypeError,
     'type',
@@ -178,10 +250,24 @@ test('options that are not an object, a signal that is not an AbortSignal, a wra
     'type',
     'headway-limiter: "fn" must be a function, got "fetch"',
   );
+  for (const name of ['wallMs', 'maxWaitMs']) {
+    for (const [v, Class, got] of [
+      [-1, RangeError, '-1'],
+      ['1s', TypeError, '"1s"'],
+    ]) {
+      await sameError(
+        { [`interpretResponse ${name}`]: () => interpretResponse(200, [], { [name]: v }) },
+        Class,
+        Class === TypeError ? 'type' : 'range',
+        `headway-limiter: "${name}" must be a non-negative number, got ${got}`,
+      );
+    }
+  }
   // Absent options are no options.
   for (const options of [undefined, null, {}]) {
     (await limiter.acquire(options)).release();
     limiter.tryAcquire(options)?.release();
     limiter.pause(0, options);
+    assert.equal(interpretResponse(200, [], options).verdict, 'done');
   }
 });
