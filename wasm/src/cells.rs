@@ -13,7 +13,7 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::args::{to_u64, weight};
+use crate::args::{named, to_u64, weight};
 use crate::errors::{impossible_error, quota_error, set, tiers_error, type_error, Text};
 use crate::options::quota;
 
@@ -36,7 +36,9 @@ pub(crate) fn quota_parts(q: &Quota) -> Object {
 #[wasm_bindgen(js_name = parseQuota)]
 pub fn parse_quota(input: JsValue) -> Result<Object, JsValue> {
     let Some(s) = input.as_string() else {
-        return Err(type_error("parseQuota needs a string"));
+        return Err(type_error(
+            named("quota").s(" must be a string, got ").value(&input),
+        ));
     };
     s.parse::<Quota>()
         .map(|q| quota_parts(&q))
@@ -103,7 +105,7 @@ impl Reservation {
 }
 
 fn wrong_reservation() -> JsValue {
-    type_error("refund needs a reservation made by the same kind of limiter")
+    type_error("\"reservation\" must come from the same kind of limiter")
 }
 
 /// A GCRA cell (one quota) whose clock is the caller's: every method takes `now` in
@@ -244,7 +246,7 @@ pub struct Tiers {
 pub(crate) fn tier_quotas(v: &JsValue) -> Result<Vec<Quota>, JsValue> {
     let arr: &Array = v
         .dyn_ref()
-        .ok_or_else(|| type_error("tiers need an array of quotas"))?;
+        .ok_or_else(|| type_error(named("quotas").s(" must be an array, got ").value(v)))?;
     arr.iter().map(|q| quota(&q, &Text::new("quota"))).collect()
 }
 

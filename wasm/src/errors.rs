@@ -161,9 +161,9 @@ pub(crate) fn key_error(e: KeyError) -> JsValue {
 /// A `RangeError` (kind `range`) for a retry budget's settings.
 pub(crate) fn budget_error(e: BudgetError) -> JsValue {
     let message = match e {
-        BudgetError::RatioAboveOne => "ratioPermille must be at most 1000",
-        BudgetError::ZeroMaxBalance => "maxBalance must be at least 1",
-        BudgetError::NeverRefills => "ratioPermille or minRetriesPerSec must be above 0",
+        BudgetError::RatioAboveOne => "\"ratioPermille\" must be at most 1000",
+        BudgetError::ZeroMaxBalance => "\"maxBalance\" must be at least 1",
+        BudgetError::NeverRefills => "\"ratioPermille\" or \"minRetriesPerSec\" must be above 0",
     };
     range_error(message)
 }

@@ -12,7 +12,7 @@ use headway_core::NANOS_PER_MILLI;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
-use crate::args::{self, non_negative, to_u64};
+use crate::args::{self, named, non_negative, to_u64};
 use crate::errors::{range_error, set, Text};
 use crate::options::{get, is_set};
 
@@ -85,11 +85,13 @@ pub fn interpret_response(
     Ok(out.into())
 }
 
+const JITTERS: &str = "\"jitter\" must be \"none\", \"full\", \"equal\" or \"decorrelated\"";
+
 fn backoff_problem(e: BackoffError) -> &'static str {
     match e {
-        BackoffError::ZeroBase => "baseNs must be greater than 0",
-        BackoffError::BaseAboveMax => "baseNs must not exceed maxDelayNs",
-        BackoffError::UnknownJitter => "jitter must be none, full, equal or decorrelated",
+        BackoffError::ZeroBase => "\"baseNs\" must be greater than 0",
+        BackoffError::BaseAboveMax => "\"baseNs\" must not exceed \"maxDelayNs\"",
+        BackoffError::UnknownJitter => JITTERS,
     }
 }
 
@@ -97,7 +99,7 @@ fn backoff_problem(e: BackoffError) -> &'static str {
 pub(crate) fn parse_seed(seed: &str) -> Result<u64, JsValue> {
     seed.trim()
         .parse()
-        .map_err(|_| range_error(Text::new("seed must be a decimal u64, got ").quoted(seed)))
+        .map_err(|_| range_error(named("seed").s(" must be a decimal u64, got ").quoted(seed)))
 }
 
 /// A retry pacing policy: exponential backoff with jitter and caps, deterministic per seed.
@@ -120,11 +122,9 @@ impl Backoff {
         max_total_ns: f64,
         jitter: &str,
     ) -> Result<Backoff, JsValue> {
-        let jitter: Jitter = jitter.parse().map_err(|_| {
-            range_error(
-                Text::new("jitter must be none, full, equal or decorrelated, got ").quoted(jitter),
-            )
-        })?;
+        let jitter: Jitter = jitter
+            .parse()
+            .map_err(|_| range_error(Text::new(JITTERS).s(", got ").quoted(jitter)))?;
         let policy = headway_core::backoff::Backoff::new(
             to_u64(base_ns, "baseNs")?,
             to_u64(max_delay_ns, "maxDelayNs")?,
@@ -208,8 +208,8 @@ impl CircuitBreaker {
             .map(|breaker| CircuitBreaker { breaker })
             .map_err(|e| {
                 range_error(match e {
-                    BreakerError::ZeroThreshold => "failureThreshold must be at least 1",
-                    BreakerError::ZeroOpenFor => "openForNs must be greater than 0",
+                    BreakerError::ZeroThreshold => "\"failureThreshold\" must be at least 1",
+                    BreakerError::ZeroOpenFor => "\"openForNs\" must be greater than 0",
                 })
             })
     }

@@ -60,9 +60,7 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
     if !is_set(options) {
         return Ok((Vec::new(), defaults, random_seed()));
     }
-    if !options.is_object() {
-        return Err(type_error("KeyMachine options must be an object"));
-    }
+    args::options(options)?;
     let quotas = match get(options, "quotas") {
         q if is_set(&q) => tier_quotas(&q)?,
         _ => Vec::new(),
@@ -359,7 +357,7 @@ impl KeyMachine {
     #[wasm_bindgen(js_name = onResponse)]
     pub fn on_response(&mut self, attempt: &Attempt, now: f64) -> Result<Object, JsValue> {
         let Kind::Response { interpretation, .. } = &attempt.kind else {
-            return Err(type_error("onResponse needs an Attempt.response"));
+            return Err(type_error("\"attempt\" must be an Attempt.response"));
         };
         let now = to_u64(now, "now")?;
         Ok(changed(self.machine.on_response(

@@ -8,7 +8,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::args::named;
+use crate::args::{self, named};
 use crate::errors::{quota_error, range_error, type_error, Text};
 
 /// What `new Limiter(options)` configures: the engine's client settings plus the
@@ -164,11 +164,7 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
             runtime: WebRuntime::new(),
         });
     }
-    if !v.is_object() {
-        return Err(type_error(
-            Text::new("options must be an object, got ").value(v),
-        ));
-    }
+    args::options(v)?;
     let tiers = get(v, "tiers");
     let quota_str = get(v, "quota");
     let limit = get(v, "limit");

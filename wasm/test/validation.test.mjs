@@ -9,6 +9,11 @@ import {
   Tiers,
   KeyMachine,
   Attempt,
+  Backoff,
+  CircuitBreaker,
+  RetryBudget,
+  Call,
+  parseQuota,
   ImpossibleError,
   interpretResponse,
 } from '../pkg/index.js';
@@ -269,5 +274,33 @@ test('options that are not an object, a signal that is not an AbortSignal, a wra
     limiter.tryAcquire(options)?.release();
     limiter.pause(0, options);
     assert.equal(interpretResponse(200, [], options).verdict, 'done');
+  }
+});
+
+test('the low-level constructors name their arguments the same way', async () => {
+  const prefix = 'headway-limiter: ';
+  const backoff = new Backoff(1, 10, 1, 100, 'none');
+  const cases = [
+    [() => new Backoff(0, 10, 1, 100, 'none'), RangeError, '"baseNs" must be greater than 0'],
+    [() => new Backoff(20, 10, 1, 100, 'none'), RangeError, '"baseNs" must not exceed "maxDelayNs"'],
+    [() => new Backoff(1, 10, 1, 100, 'some'), RangeError, '"jitter" must be "none", "full", "equal" or "decorrelated", got "some"'],
+    [() => new Backoff(-1, 10, 1, 100, 'none'), RangeError, '"baseNs" must be a non-negative number, got -1'],
+    [() => backoff.start('x'), RangeError, '"seed" must be a decimal u64, got "x"'],
+    [() => new Call(backoff, true, '-1'), RangeError, '"seed" must be a decimal u64, got "-1"'],
+    [() => new CircuitBreaker(0, 1), RangeError, '"failureThreshold" must be at least 1'],
+    [() => new CircuitBreaker(1, 0), RangeError, '"openForNs" must be greater than 0'],
+    [() => new RetryBudget(1001, 0, 1), RangeError, '"ratioPermille" must be at most 1000'],
+    [() => new RetryBudget(1, 0, 0), RangeError, '"maxBalance" must be at least 1'],
+    [() => new RetryBudget(0, 0, 1), RangeError, '"ratioPermille" or "minRetriesPerSec" must be above 0'],
+    [() => parseQuota(10), TypeError, '"quota" must be a string, got 10'],
+    [() => new Tiers('1/s'), TypeError, '"quotas" must be an array, got "1/s"'],
+    [() => new KeyMachine({ quotas: '1/s' }), TypeError, '"quotas" must be an array, got "1/s"'],
+    [() => new KeyMachine(5), TypeError, 'options must be an object, got 5'],
+    [() => new Limiter(5), TypeError, 'options must be an object, got 5'],
+    [() => new Gcra('1/s').refund(new Tiers(['1/s']).reserve(0)), TypeError, '"reservation" must come from the same kind of limiter'],
+    [() => new KeyMachine().onResponse(Attempt.timedOut(), 0), TypeError, '"attempt" must be an Attempt.response'],
+  ];
+  for (const [f, Class, message] of cases) {
+    await sameError({ [message]: f }, Class, Class === TypeError ? 'type' : 'range', prefix + message);
   }
 });
