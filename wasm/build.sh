@@ -63,7 +63,8 @@ else
   echo "no usable wasm-opt (npm install in wasm/, or binaryen >= 116): skipping the size pass"
 fi
 
-cp "$here/js/index.js" "$here/js/index.d.ts" "$pkg/"
+# errors.js sits beside headway_wasm.js, whose imports name it "./errors.js" (src/errors.rs).
+cp "$here/js/index.js" "$here/js/errors.js" "$here/js/index.d.ts" "$pkg/"
 cp "$here/README.md" "$pkg/README.md"
 rm -f "$pkg/.gitignore" "$pkg/package.json"
 
@@ -88,6 +89,7 @@ cat > "$pkg/package.json" <<JSON
   },
   "files": [
     "index.js",
+    "errors.js",
     "index.d.ts",
     "headway_wasm.js",
     "headway_wasm.d.ts",

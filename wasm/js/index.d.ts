@@ -72,14 +72,24 @@ export interface Clock {
   dateNow?(): number;
 }
 
-/** Where `acquire`, `tryAcquire` and `wrap` take their place. */
+/**
+ * Where `acquire`, `tryAcquire` and `wrap` take their place. A field that is `undefined` or
+ * `null` takes its default; a value of the wrong type throws a `TypeError`, one out of range
+ * a `RangeError`, with the same message from every method that takes it, e.g.
+ * `headway-limiter: "weight" must be a positive integer, got 1.5`.
+ */
 export interface AcquireOptions {
   /** Leave the queue when aborted; the promise rejects with the signal's reason. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | null;
   /** The queue to wait in; default `"default"`. `fetch` uses the request's origin. */
-  key?: string;
-  /** Cells to take at once (at most the burst); default 1. */
-  weight?: number;
+  key?: string | null;
+  /**
+   * Cells to take at once: a positive integer, at most the burst (and 2^32 - 1); default 1.
+   * 0, or more than the burst, could never be admitted: an {@link ImpossibleError}. The
+   * low-level `checkN`, `peekN`, `reserveN` and `KeyMachine`'s `readyAt`, `planOn` and
+   * `commit` check their `n` as this weight.
+   */
+  weight?: number | null;
 }
 
 /** The right to proceed. With `concurrency` set it holds an in-flight place until released. */
@@ -148,8 +158,9 @@ export interface LimiterStats {
  * const limiter = new Limiter({ limit: 100, per: "1m", burst: 5, concurrency: 10 });
  * const res = await limiter.fetch("https://api.example.com/items");
  *
- * @throws {TypeError} an option of the wrong type
- * @throws {RangeError} an option out of range (limit 0, per 0, ...)
+ * @throws {TypeError} an option of the wrong type (`kind: "type"`)
+ * @throws {RangeError} an option out of range (limit 0, per 0, ...): `kind` is `"range"` or,
+ *   for a quota, a {@link QuotaErrorKind}
  */
 export declare class Limiter {
   /** A limiter with the given options (all optional: no quota, default retries and timeouts). */
@@ -158,7 +169,10 @@ export declare class Limiter {
   acquire(options?: AcquireOptions): Promise<Permit>;
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
   tryAcquire(options?: Omit<AcquireOptions, 'signal'>): Permit | null;
-  /** `fn`, throttled: each call waits for a place and holds it until `fn` settles. */
+  /**
+   * `fn`, throttled: each call waits for a place and holds it until `fn` settles. `fn` and
+   * the options are checked here; a weight the quota can never admit rejects each call.
+   */
   wrap<A extends unknown[], R>(
     fn: (...args: A) => R | PromiseLike<R>,
     options?: Omit<AcquireOptions, 'signal'>,
@@ -174,15 +188,24 @@ export declare class Limiter {
    * @throws {TimeoutError} no response within `timeoutMs`
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  /** Pauses a key (an origin for `fetch`) for `ms` milliseconds; every queued caller waits. */
-  pause(ms: number, options?: { key?: string }): void;
+  /**
+   * Pauses a key (an origin for `fetch`) for `ms` milliseconds; every queued caller waits.
+   * @throws {TypeError} `ms` not a number, or a `key` that is not a string
+   * @throws {RangeError} `ms` negative or NaN (Infinity pauses for good)
+   */
+  pause(ms: number, options?: { key?: string | null }): void;
   /** Counters and per-key state. */
   stats(): LimiterStats;
   /** Frees the limiter's WebAssembly memory; do not use it afterwards. */
   dispose(): void;
 }
 
-/** Base class of this package's errors (besides TypeError and RangeError for bad options). */
+/**
+ * Base class of this package's errors besides the TypeError and RangeError thrown for bad
+ * options and arguments. Those carry a machine-readable `kind`: `"type"` for a TypeError,
+ * `"range"` for a RangeError unless a finer one applies (a {@link QuotaErrorKind}, `"empty"`,
+ * `"too_many"`, or `"impossible"` for an {@link ImpossibleError}).
+ */
 export declare class HeadwayError extends Error {}
 
 /** A wait longer than `maxWaitMs` was needed. */
@@ -237,15 +260,30 @@ export interface Interpretation {
  * against the response's Date), the IETF RateLimit headers (drafts -06, -07, -08+) and the
  * legacy X-RateLimit-* headers. Hostile values give bounded waits, never errors.
  *
- * @param headers a Headers object, `[name, value]` pairs, or a record
+ * @param status an integer from 0 to 65535
+ * @param headers see {@link ResponseHeaders}
  * @param options.wallMs local unix time in ms (default `Date.now()`)
  * @param options.maxWaitMs the longest acceptable wait (default 600000)
+ * @throws {TypeError} a status that is not a number, headers of another shape, or not strings
+ * @throws {RangeError} a status that is not an integer from 0 to 65535, a negative time
  */
 export declare function interpretResponse(
   status: number,
-  headers: Headers | Iterable<[string, string]> | Record<string, string>,
+  headers: ResponseHeaders,
   options?: { wallMs?: number; maxWaitMs?: number },
 ): Interpretation;
+
+/**
+ * A response's headers, as `interpretResponse` and `Attempt.response` take them: a
+ * `Headers` object or another iterable of `[name, value]` pairs (an array, a `Map`), a
+ * record `{ name: value }`, or `undefined`/`null` for none. Names and values are strings.
+ */
+export type ResponseHeaders =
+  | Headers
+  | Iterable<[string, string]>
+  | Record<string, string>
+  | null
+  | undefined;
 
 /**
  * Nanoseconds on the caller's own timeline, as a JavaScript number: the low-level classes
@@ -295,9 +333,9 @@ export type QuotaSpec = Quota | { limit: number; periodNs: Nanos; burst?: number
 
 /**
  * A request for more cells than the burst (or for 0 cells), which could never be admitted:
- * a `RangeError` with `kind: "impossible"`. The limiter's `acquire`/`wrap`/`fetch` reject
- * with an instance of this class; the low-level `checkN`, `peekN` and `reserveN` throw a
- * `RangeError` named `ImpossibleError` with the same fields.
+ * a `RangeError` with `kind: "impossible"` (not a {@link HeadwayError}). The limiter's
+ * `acquire`/`tryAcquire`/`wrap`/`fetch`, the low-level `checkN`, `peekN` and `reserveN`, and
+ * `KeyMachine`'s `readyAt` and `planOn` all throw an instance of this class.
  */
 export declare class ImpossibleError extends RangeError {
   /** Always `"impossible"`. */
@@ -488,14 +526,17 @@ export interface Changed {
  */
 export declare class Attempt {
   /**
-   * A response: its status and `[name, value]` header pairs, read against the local unix
-   * time `wallMs` (for dates and epochs; the response's own `Date` header wins) and the
-   * longest acceptable wait `maxWaitNs` (pass the key's `maxWaitNs`).
-   * @throws {TypeError} for headers that are not string pairs
+   * A response: its status and headers, read against the local unix time `wallMs` (for
+   * dates and epochs; the response's own `Date` header wins) and the longest acceptable
+   * wait `maxWaitNs` (pass the key's `maxWaitNs`). Status and headers are checked as
+   * `interpretResponse` checks them, with the same errors.
+   * @throws {TypeError} a status that is not a number, or headers that are not strings in a
+   *   shape of {@link ResponseHeaders}
+   * @throws {RangeError} a status that is not an integer from 0 to 65535
    */
   static response(
     status: number,
-    headers: [string, string][],
+    headers: ResponseHeaders,
     wallMs: number,
     maxWaitNs: Nanos,
   ): Attempt;
@@ -579,7 +620,7 @@ export declare class KeyMachine {
   planOn(schedule: Schedule, n: number, now: Nanos): Nanos;
   /** True when the in-flight cap leaves room (one at a time while an unknown key is probed). */
   maySend(): boolean;
-  /** Admits `n` cells at `now` and takes an in-flight slot. */
+  /** Admits `n` cells at `now` and takes an in-flight slot (check `readyAt` first). */
   commit(n: number, now: Nanos): void;
   /** An admitted request finished (or was never sent): its slot is free. */
   release(): void;

@@ -4,12 +4,12 @@
 // `.wasm` file is found through `new URL(..., import.meta.url)`) and in Node 18 and later,
 // where the bytes are read from disk. All deciding (queues, retries, headers) happens in the
 // WebAssembly module; this file turns it into options objects, promises, AbortSignal
-// support and Error subclasses.
+// support and the error classes of errors.js (which the WebAssembly module throws itself).
 
 import init, {
   initSync,
   RawLimiter,
-  interpretRaw,
+  interpretResponse,
   parseQuota,
   Gcra,
   Tiers,
@@ -27,6 +27,15 @@ import init, {
   isIdempotent,
 } from './headway_wasm.js';
 
+// The error classes, from the module the WebAssembly glue constructs them from.
+export {
+  HeadwayError,
+  RateLimitError,
+  CircuitOpenError,
+  TimeoutError,
+  ImpossibleError,
+} from './errors.js';
+
 const wasmUrl = new URL('./headway_wasm_bg.wasm', import.meta.url);
 if (wasmUrl.protocol === 'file:' && typeof globalThis.process?.versions?.node === 'string') {
   // Node: `fetch` cannot read file: URLs, so read the bytes. The specifier is a variable so
@@ -39,6 +48,7 @@ if (wasmUrl.protocol === 'file:' && typeof globalThis.process?.versions?.node ==
 }
 
 export {
+  interpretResponse,
   parseQuota,
   Gcra,
   Tiers,
@@ -90,82 +100,6 @@ export class Call {
   }
 }
 
-/** Base class of every error this package throws besides TypeError and RangeError. */
-export class HeadwayError extends Error {
-  constructor(message, options) {
-    super(message, options);
-    this.name = 'HeadwayError';
-  }
-}
-
-/** A wait (the server's Retry-After, or the queue's) longer than `maxWaitMs`. */
-export class RateLimitError extends HeadwayError {
-  constructor(message, { retryAfterMs = 0, attempts = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'RateLimitError';
-    this.retryAfterMs = retryAfterMs;
-    this.attempts = attempts;
-  }
-}
-
-/** The origin kept failing and its circuit breaker is open. */
-export class CircuitOpenError extends HeadwayError {
-  constructor(message, { retryAfterMs = 0, attempts = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'CircuitOpenError';
-    this.retryAfterMs = retryAfterMs;
-    this.attempts = attempts;
-  }
-}
-
-/** No response headers within `timeoutMs`, and no retry was allowed. */
-export class TimeoutError extends HeadwayError {
-  constructor(message, { timeoutMs = 0, attempts = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'TimeoutError';
-    this.timeoutMs = timeoutMs;
-    this.attempts = attempts;
-  }
-}
-
-/**
- * A weight larger than the quota's burst (or 0): it could never be admitted. A RangeError,
- * thrown by the limiter and by the low-level `checkN`, `peekN` and `reserveN` alike.
- */
-export class ImpossibleError extends RangeError {
-  constructor(message, { weight = 0, burst = 0, ...options } = {}) {
-    super(message, options);
-    this.name = 'ImpossibleError';
-    this.kind = 'impossible';
-    this.weight = weight;
-    this.burst = burst;
-  }
-}
-
-const ERRORS = { RateLimitError, CircuitOpenError, TimeoutError, ImpossibleError };
-
-/** Turns an error thrown by the WebAssembly module into an instance of the classes above. */
-function convert(e) {
-  if (e instanceof Error && !(e instanceof HeadwayError) && !(e instanceof ImpossibleError)) {
-    const Class = Object.hasOwn(ERRORS, e.name) ? ERRORS[e.name] : undefined;
-    if (Class) {
-      const { retryAfterMs, attempts, timeoutMs, weight, burst } = e;
-      const out = new Class(e.message, { retryAfterMs, attempts, timeoutMs, weight, burst });
-      return out;
-    }
-  }
-  return e;
-}
-
-function checkKeyAndWeight(key, weight) {
-  if (key !== undefined && typeof key !== 'string') {
-    throw new TypeError(`headway-limiter: "key" must be a string, got ${typeof key}`);
-  }
-  if (!Number.isInteger(weight) || weight < 1 || weight > 0xffffffff) {
-    throw new RangeError(`headway-limiter: "weight" must be a positive integer, got ${weight}`);
-  }
-}
-
 /** The right to proceed; holds an in-flight place (when `concurrency` is set) until released. */
 export class Permit {
   #raw;
@@ -206,38 +140,26 @@ export class Limiter {
     this.#raw = new RawLimiter(options);
   }
 
+  // The WebAssembly module reads and checks every option and argument below.
+
   /** Waits for a place; resolves to a Permit. Aborting `signal` leaves the queue. */
-  async acquire({ signal, key, weight = 1 } = {}) {
-    checkKeyAndWeight(key, weight);
-    signal?.throwIfAborted();
-    try {
-      return new Permit(await this.#raw.acquire(key, weight, signal));
-    } catch (e) {
-      throw convert(e);
-    }
+  async acquire(options) {
+    return new Permit(await this.#raw.acquire(options));
   }
 
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
-  tryAcquire({ key, weight = 1 } = {}) {
-    checkKeyAndWeight(key, weight);
-    let raw;
-    try {
-      raw = this.#raw.tryAcquire(key, weight);
-    } catch (e) {
-      throw convert(e);
-    }
+  tryAcquire(options) {
+    const raw = this.#raw.tryAcquire(options);
     return raw ? new Permit(raw) : null;
   }
 
   /** `fn`, throttled: every call waits for a place and holds it until `fn` settles. */
-  wrap(fn, { key, weight = 1 } = {}) {
-    if (typeof fn !== 'function') {
-      throw new TypeError('headway-limiter: wrap() needs a function');
-    }
-    checkKeyAndWeight(key, weight);
+  wrap(fn, options) {
+    this.#raw.checkWrap(fn, options);
+    const place = { key: options?.key, weight: options?.weight };
     const limiter = this;
     return async function throttled(...args) {
-      const permit = await limiter.acquire({ key, weight });
+      const permit = await limiter.acquire(place);
       try {
         return await fn.apply(this, args);
       } finally {
@@ -251,20 +173,12 @@ export class Limiter {
     const request = new Request(input, init);
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     signal?.throwIfAborted();
-    try {
-      return await this.#raw.fetch(request, signal ?? undefined);
-    } catch (e) {
-      throw convert(e);
-    }
+    return this.#raw.fetch(request, signal ?? undefined);
   }
 
   /** Pauses a key (an origin such as "https://api.example.com") for `ms` milliseconds. */
-  pause(ms, { key } = {}) {
-    checkKeyAndWeight(key, 1);
-    if (typeof ms !== 'number' || !(ms >= 0)) {
-      throw new RangeError(`headway-limiter: pause needs a non-negative number of ms, got ${ms}`);
-    }
-    this.#raw.pause(key, ms);
+  pause(ms, options) {
+    this.#raw.pause(ms, options);
   }
 
   /** Counters and, per key, quotas, pause, queue and in-flight requests. */
@@ -277,29 +191,4 @@ export class Limiter {
     this.#raw?.free();
     this.#raw = undefined;
   }
-}
-
-function headerPairs(headers) {
-  if (headers == null) return [];
-  if (typeof headers[Symbol.iterator] === 'function') {
-    return Array.from(headers, (pair) => {
-      const [name, value] = pair;
-      return [String(name), String(value)];
-    });
-  }
-  if (typeof headers === 'object') {
-    return Object.entries(headers).map(([name, value]) => [name, String(value)]);
-  }
-  throw new TypeError('headway-limiter: headers must be a Headers object, pairs, or a record');
-}
-
-/**
- * What a response means: done, retry (after how long) or a wait too long; plus what it
- * teaches (pause, limit, remaining, reset, policies). Times in milliseconds.
- */
-export function interpretResponse(status, headers, { wallMs = Date.now(), maxWaitMs = 600_000 } = {}) {
-  if (!Number.isInteger(status) || status < 0 || status > 65535) {
-    throw new RangeError(`headway-limiter: status must be an integer HTTP status, got ${status}`);
-  }
-  return interpretRaw(status, headerPairs(headers), wallMs, maxWaitMs);
 }

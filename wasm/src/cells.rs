@@ -3,7 +3,8 @@
 //!
 //! Times are JavaScript numbers of nanoseconds on the caller's timeline: exact below 2^53
 //! (about 104 days); a larger number is a double and carries its rounding. A negative or NaN
-//! time throws `RangeError`.
+//! time throws `RangeError`. A count of cells `n` is a weight, checked as the limiter checks
+//! one ([`crate::args::weight`]).
 
 use std::cell::RefCell;
 
@@ -12,9 +13,8 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::errors::{
-    impossible_error, kind_error, quota_error, set, tiers_error, to_u64, type_error, Text,
-};
+use crate::args::{named, to_u64, weight};
+use crate::errors::{impossible_error, quota_error, set, tiers_error, type_error, Text};
 use crate::options::quota;
 
 /// `{ limit, periodNs, periodMs, burst, emissionIntervalNs, toleranceNs }`.
@@ -36,7 +36,9 @@ pub(crate) fn quota_parts(q: &Quota) -> Object {
 #[wasm_bindgen(js_name = parseQuota)]
 pub fn parse_quota(input: JsValue) -> Result<Object, JsValue> {
     let Some(s) = input.as_string() else {
-        return Err(kind_error(type_error("parseQuota needs a string"), "type"));
+        return Err(type_error(
+            named("quota").s(" must be a string, got ").value(&input),
+        ));
     };
     s.parse::<Quota>()
         .map(|q| quota_parts(&q))
@@ -69,6 +71,20 @@ enum Held {
     Tiers(TiersReservation),
 }
 
+impl Reservation {
+    fn cell(r: headway_core::Reservation) -> Reservation {
+        Reservation {
+            held: RefCell::new(Held::Cell(r)),
+        }
+    }
+
+    fn tiers(r: TiersReservation) -> Reservation {
+        Reservation {
+            held: RefCell::new(Held::Tiers(r)),
+        }
+    }
+}
+
 #[wasm_bindgen]
 impl Reservation {
     /// When the reserved request may be sent, in nanoseconds.
@@ -89,7 +105,7 @@ impl Reservation {
 }
 
 fn wrong_reservation() -> JsValue {
-    type_error("refund needs a reservation made by the same kind of limiter")
+    type_error("\"reservation\" must come from the same kind of limiter")
 }
 
 /// A GCRA cell (one quota) whose clock is the caller's: every method takes `now` in
@@ -98,6 +114,22 @@ fn wrong_reservation() -> JsValue {
 #[derive(Debug)]
 pub struct Gcra {
     cell: headway_core::Gcra,
+}
+
+// The checks of `n` cells behind `checkN`/`check`, `peekN`/`peek` and `reserveN`/`reserve`.
+impl Gcra {
+    fn checked(&self, n: u32, now: f64) -> Result<f64, JsValue> {
+        refusal(self.cell.check_n(n, to_u64(now, "now")?))
+    }
+
+    fn peeked(&self, n: u32, now: f64) -> Result<f64, JsValue> {
+        refusal(self.cell.peek_n(n, to_u64(now, "now")?))
+    }
+
+    fn reserved(&self, n: u32, now: f64) -> Result<Reservation, JsValue> {
+        let r = self.cell.reserve_n(n, to_u64(now, "now")?);
+        r.map(Reservation::cell).map_err(impossible_error)
+    }
 }
 
 #[wasm_bindgen]
@@ -129,41 +161,36 @@ impl Gcra {
     /// wait (nothing consumed). Throws `RangeError` (kind `impossible`) when `n` is 0 or
     /// exceeds the burst.
     #[wasm_bindgen(js_name = checkN)]
-    pub fn check_n(&self, n: u32, now: f64) -> Result<f64, JsValue> {
-        refusal(self.cell.check_n(n, to_u64(now, "now")?))
+    pub fn check_n(&self, n: &JsValue, now: f64) -> Result<f64, JsValue> {
+        self.checked(weight(n)?, now)
     }
 
     /// [`Gcra::check_n`] for one cell.
     pub fn check(&self, now: f64) -> Result<f64, JsValue> {
-        self.check_n(1, now)
+        self.checked(1, now)
     }
 
     /// Like `checkN` but consumes nothing.
     #[wasm_bindgen(js_name = peekN)]
-    pub fn peek_n(&self, n: u32, now: f64) -> Result<f64, JsValue> {
-        refusal(self.cell.peek_n(n, to_u64(now, "now")?))
+    pub fn peek_n(&self, n: &JsValue, now: f64) -> Result<f64, JsValue> {
+        self.peeked(weight(n)?, now)
     }
 
     /// [`Gcra::peek_n`] for one cell.
     pub fn peek(&self, now: f64) -> Result<f64, JsValue> {
-        self.peek_n(1, now)
+        self.peeked(1, now)
     }
 
     /// Reserves `n` cells (always commits): the reservation says when the request may go.
     /// Throws `RangeError` (kind `impossible`) when `n` is 0 or exceeds the burst.
     #[wasm_bindgen(js_name = reserveN)]
-    pub fn reserve_n(&self, n: u32, now: f64) -> Result<Reservation, JsValue> {
-        self.cell
-            .reserve_n(n, to_u64(now, "now")?)
-            .map(|r| Reservation {
-                held: RefCell::new(Held::Cell(r)),
-            })
-            .map_err(impossible_error)
+    pub fn reserve_n(&self, n: &JsValue, now: f64) -> Result<Reservation, JsValue> {
+        self.reserved(weight(n)?, now)
     }
 
     /// [`Gcra::reserve_n`] for one cell.
     pub fn reserve(&self, now: f64) -> Result<Reservation, JsValue> {
-        self.reserve_n(1, now)
+        self.reserved(1, now)
     }
 
     /// Gives an unsent reservation back: true when the slot was returned, false when a later
@@ -219,8 +246,24 @@ pub struct Tiers {
 pub(crate) fn tier_quotas(v: &JsValue) -> Result<Vec<Quota>, JsValue> {
     let arr: &Array = v
         .dyn_ref()
-        .ok_or_else(|| kind_error(type_error("tiers need an array of quotas"), "type"))?;
+        .ok_or_else(|| type_error(named("quotas").s(" must be an array, got ").value(v)))?;
     arr.iter().map(|q| quota(&q, &Text::new("quota"))).collect()
+}
+
+// The checks of `n` cells behind `checkN`/`check`, `peekN`/`peek` and `reserveN`/`reserve`.
+impl Tiers {
+    fn checked(&self, n: u32, now: f64) -> Result<f64, JsValue> {
+        refusal(self.tiers.check_n(n, to_u64(now, "now")?))
+    }
+
+    fn peeked(&self, n: u32, now: f64) -> Result<f64, JsValue> {
+        refusal(self.tiers.peek_n(n, to_u64(now, "now")?))
+    }
+
+    fn reserved(&self, n: u32, now: f64) -> Result<Reservation, JsValue> {
+        let r = self.tiers.reserve_n(n, to_u64(now, "now")?);
+        r.map(Reservation::tiers).map_err(impossible_error)
+    }
 }
 
 #[wasm_bindgen]
@@ -253,40 +296,35 @@ impl Tiers {
     /// otherwise the nanoseconds to wait. Throws `RangeError` (kind `impossible`) when `n`
     /// can never fit.
     #[wasm_bindgen(js_name = checkN)]
-    pub fn check_n(&self, n: u32, now: f64) -> Result<f64, JsValue> {
-        refusal(self.tiers.check_n(n, to_u64(now, "now")?))
+    pub fn check_n(&self, n: &JsValue, now: f64) -> Result<f64, JsValue> {
+        self.checked(weight(n)?, now)
     }
 
     /// [`Tiers::check_n`] for one cell.
     pub fn check(&self, now: f64) -> Result<f64, JsValue> {
-        self.check_n(1, now)
+        self.checked(1, now)
     }
 
     /// Like `checkN` but consumes nothing.
     #[wasm_bindgen(js_name = peekN)]
-    pub fn peek_n(&self, n: u32, now: f64) -> Result<f64, JsValue> {
-        refusal(self.tiers.peek_n(n, to_u64(now, "now")?))
+    pub fn peek_n(&self, n: &JsValue, now: f64) -> Result<f64, JsValue> {
+        self.peeked(weight(n)?, now)
     }
 
     /// [`Tiers::peek_n`] for one cell.
     pub fn peek(&self, now: f64) -> Result<f64, JsValue> {
-        self.peek_n(1, now)
+        self.peeked(1, now)
     }
 
     /// Reserves `n` cells in every tier at the earliest time all conform.
     #[wasm_bindgen(js_name = reserveN)]
-    pub fn reserve_n(&self, n: u32, now: f64) -> Result<Reservation, JsValue> {
-        self.tiers
-            .reserve_n(n, to_u64(now, "now")?)
-            .map(|r| Reservation {
-                held: RefCell::new(Held::Tiers(r)),
-            })
-            .map_err(impossible_error)
+    pub fn reserve_n(&self, n: &JsValue, now: f64) -> Result<Reservation, JsValue> {
+        self.reserved(weight(n)?, now)
     }
 
     /// [`Tiers::reserve_n`] for one cell.
     pub fn reserve(&self, now: f64) -> Result<Reservation, JsValue> {
-        self.reserve_n(1, now)
+        self.reserved(1, now)
     }
 
     /// Gives an unsent reservation back, tier by tier: true when every tier took its slot

@@ -1,4 +1,6 @@
-//! JavaScript errors thrown by the raw API; `js/index.js` maps them onto its classes.
+//! JavaScript errors thrown by the raw API: `TypeError` and `RangeError` for bad arguments,
+//! and the package's own classes (`js/errors.js`, re-exported by `js/index.js`) constructed
+//! here, so what the module throws is what users catch.
 //!
 //! Messages are joined by JavaScript ([`Text`]): numbers and values are turned into text the
 //! way JavaScript prints them, and the module carries no formatting code of its own for them.
@@ -15,6 +17,8 @@ use headway_web::FetchError;
 use js_sys::{JsString, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use crate::args::not_a_weight;
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = TypeError)]
@@ -27,10 +31,28 @@ extern "C" {
     #[wasm_bindgen(constructor, js_class = "RangeError")]
     fn new(message: &JsString) -> NewRangeError;
 
-    #[wasm_bindgen(js_name = Error)]
-    type NewError;
-    #[wasm_bindgen(constructor, js_class = "Error")]
-    fn new(message: &JsString) -> NewError;
+}
+
+// The classes of `js/errors.js`. The glue imports them from "./errors.js", the file beside
+// it in the package (wasm/build.sh copies it there), which is the module `index.js`
+// re-exports them from: one module, one set of classes.
+#[wasm_bindgen(raw_module = "./errors.js")]
+extern "C" {
+    type RateLimitError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> RateLimitError;
+
+    type CircuitOpenError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> CircuitOpenError;
+
+    type TimeoutError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> TimeoutError;
+
+    type ImpossibleError;
+    #[wasm_bindgen(constructor)]
+    fn new(message: &JsString, fields: &Object) -> ImpossibleError;
 }
 
 /// An error message under construction, held as a JavaScript string.
@@ -85,23 +107,7 @@ pub(crate) fn set(obj: &Object, name: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(name), &value.into());
 }
 
-/// A time or count from JavaScript: a non-negative number (fractions dropped, huge values
-/// saturating); NaN or a negative number is a `RangeError` of kind `range`.
-pub(crate) fn to_u64(v: f64, what: &str) -> Result<u64, JsValue> {
-    if v.is_nan() || v < 0.0 {
-        return Err(kind_error(
-            range_error(
-                Text::new(what)
-                    .s(" must be a non-negative number, got ")
-                    .n(v),
-            ),
-            "range",
-        ));
-    }
-    Ok(v as u64)
-}
-
-/// `error` with a machine-readable `kind` property.
+/// `error` with its machine-readable `kind` property set to `kind`.
 pub(crate) fn kind_error(error: JsValue, kind: &str) -> JsValue {
     set(error.unchecked_ref(), "kind", kind);
     error
@@ -155,17 +161,17 @@ pub(crate) fn key_error(e: KeyError) -> JsValue {
             "\"margin\" needs floorNs <= initialNs <= maxNs and narrowAfter of at least 1"
         }
     };
-    kind_error(range_error(message), "range")
+    range_error(message)
 }
 
 /// A `RangeError` (kind `range`) for a retry budget's settings.
 pub(crate) fn budget_error(e: BudgetError) -> JsValue {
     let message = match e {
-        BudgetError::RatioAboveOne => "ratioPermille must be at most 1000",
-        BudgetError::ZeroMaxBalance => "maxBalance must be at least 1",
-        BudgetError::NeverRefills => "ratioPermille or minRetriesPerSec must be above 0",
+        BudgetError::RatioAboveOne => "\"ratioPermille\" must be at most 1000",
+        BudgetError::ZeroMaxBalance => "\"maxBalance\" must be at least 1",
+        BudgetError::NeverRefills => "\"ratioPermille\" or \"minRetriesPerSec\" must be above 0",
     };
-    kind_error(range_error(message), "range")
+    range_error(message)
 }
 
 /// A `RangeError` for options the engine refuses.
@@ -184,46 +190,47 @@ pub(crate) fn config_error(e: ConfigError) -> JsValue {
     })
 }
 
-/// A `RangeError` named `ImpossibleError` (kind `impossible`, with `weight` and `burst`) for
-/// a request that can never fit its quota: the one error for it, from the limiter and from
-/// the low-level cells alike.
+/// An `ImpossibleError` (a `RangeError` of kind `impossible`, with `weight` and `burst`) for
+/// a request that can never fit its quota: the one error for it, from the limiter, the
+/// low-level cells and the key machine alike.
+/// A weight of 0 has the message of any other bad weight.
 pub(crate) fn impossible_error(i: Impossible) -> JsValue {
-    let e = kind_error(range_error(too_heavy(i.n, i.burst)), "impossible");
-    set(e.unchecked_ref(), "name", "ImpossibleError");
-    set(e.unchecked_ref(), "weight", i.n as f64);
-    set(e.unchecked_ref(), "burst", i.burst as f64);
-    e
+    let message = match i.n {
+        0 => not_a_weight().n(0.0),
+        n => Text::new("")
+            .n(n as f64)
+            .s(" permits can never fit a quota whose burst is ")
+            .n(i.burst as f64),
+    };
+    let fields = fields(&[("weight", i.n as f64), ("burst", i.burst as f64)]);
+    ImpossibleError::new(&prefixed(message), &fields).into()
 }
 
-fn too_heavy(n: u32, burst: u32) -> Text {
-    Text::new("")
-        .n(n as f64)
-        .s(" permits can never fit a quota whose burst is ")
-        .n(burst as f64)
-}
-
-/// An `Error` named `name` with the numeric `fields` set on it.
-fn named(name: &str, message: Text, fields: &[(&str, f64)]) -> JsValue {
-    let e: JsValue = NewError::new(&message.0).into();
-    set(e.unchecked_ref(), "name", name);
+/// The second argument of an error class's constructor: `{ name: value, ... }`.
+fn fields(fields: &[(&str, f64)]) -> Object {
+    let o = Object::new();
     for (k, v) in fields {
-        set(e.unchecked_ref(), k, *v);
+        set(&o, k, *v);
     }
-    e
+    o
 }
 
 fn prefixed(message: Text) -> JsString {
     JsString::from(PREFIX).concat(&message.0)
 }
 
-/// A `TypeError` for an option of the wrong type.
+/// A `TypeError` (kind `type`) for an option or argument of the wrong type.
 pub(crate) fn type_error(message: impl Into<Text>) -> JsValue {
-    NewTypeError::new(&prefixed(message.into())).into()
+    kind_error(NewTypeError::new(&prefixed(message.into())).into(), "type")
 }
 
-/// A `RangeError` for an option out of range.
+/// A `RangeError` (kind `range`, unless the caller names a finer one with [`kind_error`])
+/// for an option or argument out of range.
 pub(crate) fn range_error(message: impl Into<Text>) -> JsValue {
-    NewRangeError::new(&prefixed(message.into())).into()
+    kind_error(
+        NewRangeError::new(&prefixed(message.into())).into(),
+        "range",
+    )
 }
 
 /// `d` in whole milliseconds, rounded up.
@@ -234,16 +241,13 @@ fn ms_up(d: Duration) -> f64 {
 /// A `RateLimitError` for a wait of `wait`.
 fn too_long(wait: Duration, attempts: f64) -> JsValue {
     let ms = ms_up(wait);
-    named(
-        "RateLimitError",
-        Text::new("the server or the quota asks to wait ")
-            .n(ms)
-            .s(" ms, longer than maxWaitMs"),
-        &[("retryAfterMs", ms), ("attempts", attempts)],
-    )
+    let message = Text::new("the server or the quota asks to wait ")
+        .n(ms)
+        .s(" ms, longer than maxWaitMs");
+    let fields = fields(&[("retryAfterMs", ms), ("attempts", attempts)]);
+    RateLimitError::new(&message.0, &fields).into()
 }
 
-/// A `QuotaError` for a weight over the burst.
 /// The error of a failed acquisition.
 pub(crate) fn acquire_error(e: AcquireError) -> JsValue {
     match e {
@@ -258,19 +262,21 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
     let attempts = attempts as f64;
     match e {
         ClientError::Transport(FetchError(js)) => js,
-        ClientError::Timeout { after } => named(
-            "TimeoutError",
-            Text::new("no response within ").n(ms_up(after)).s(" ms"),
-            &[("timeoutMs", ms_up(after)), ("attempts", attempts)],
-        ),
+        ClientError::Timeout { after } => {
+            let ms = ms_up(after);
+            let message = Text::new("no response within ").n(ms).s(" ms");
+            let fields = fields(&[("timeoutMs", ms), ("attempts", attempts)]);
+            TimeoutError::new(&message.0, &fields).into()
+        }
         ClientError::WaitTooLong { wait, .. } => too_long(wait, attempts),
-        ClientError::CircuitOpen { retry_in } => named(
-            "CircuitOpenError",
-            Text::new("circuit open: the server kept failing; next try in ")
-                .n(ms_up(retry_in))
-                .s(" ms"),
-            &[("retryAfterMs", ms_up(retry_in)), ("attempts", attempts)],
-        ),
+        ClientError::CircuitOpen { retry_in } => {
+            let ms = ms_up(retry_in);
+            let message = Text::new("circuit open: the server kept failing; next try in ")
+                .n(ms)
+                .s(" ms");
+            let fields = fields(&[("retryAfterMs", ms), ("attempts", attempts)]);
+            CircuitOpenError::new(&message.0, &fields).into()
+        }
         ClientError::Impossible(i) => impossible_error(i),
     }
 }

@@ -1,7 +1,7 @@
 //! # headway-wasm
 //!
 //! The WebAssembly half of the npm package `headway-limiter`. It exports a small raw API
-//! (`RawLimiter`, `RawPermit`, `interpretRaw`, `parseQuota`, `Gcra`, `Tiers`,
+//! (`RawLimiter`, `RawPermit`, `interpretResponse`, `parseQuota`, `Gcra`, `Tiers`,
 //! `Reservation`, `Backoff`, `CircuitBreaker`, and the core's decision machines `KeyMachine`,
 //! `RawCall`, `Attempt`, `RetryBudget`, `Schedule`) that the
 //! hand-written `js/index.js` wraps into idiomatic JavaScript: option objects, `AbortSignal`,
@@ -10,14 +10,15 @@
 //! Everything that decides is the shared engine ([`headway_engine`]) and core
 //! ([`headway_core`]); the clock, timers and `fetch` come from [`headway_web`].
 //!
-//! Errors this crate throws are `TypeError`/`RangeError` for bad options and plain `Error`s
-//! whose `name` is one of `RateLimitError`, `CircuitOpenError`, `TimeoutError` or
-//! `QuotaError` with extra numeric fields; `js/index.js` turns those into instances of the
-//! matching exported classes.
+//! Errors this crate throws are `TypeError`/`RangeError` for bad options and instances of
+//! the package's own classes (`RateLimitError`, `CircuitOpenError`, `TimeoutError`,
+//! `ImpossibleError`), which it imports from `js/errors.js` and constructs itself;
+//! `js/index.js` re-exports those classes unchanged.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod abort;
+mod args;
 mod cells;
 mod errors;
 mod limiter;
@@ -27,7 +28,7 @@ mod options;
 
 pub use cells::{parse_quota, Gcra, Reservation, Tiers};
 pub use limiter::{RawLimiter, RawPermit};
-pub use lowlevel::{interpret_raw, Backoff, BreakerPermit, CircuitBreaker, Retrying};
+pub use lowlevel::{interpret_response, Backoff, BreakerPermit, CircuitBreaker, Retrying};
 pub use machine::{
     breaker_success, is_idempotent, Attempt, Call, KeyMachine, RetryBudget, Schedule,
 };

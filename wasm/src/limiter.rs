@@ -11,11 +11,9 @@ use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortSignal, Request};
 
 use crate::abort::Abortable;
-use crate::errors::{acquire_error, client_error, config_error};
-use crate::options::parse_options;
-
-/// The key `acquire()` and `tryAcquire()` use when none is given.
-const DEFAULT_KEY: &str = "default";
+use crate::args::{self, named};
+use crate::errors::{acquire_error, client_error, config_error, type_error};
+use crate::options::{get, is_set, parse_options};
 
 /// A rate limiter and throttled `fetch` sharing one set of quotas and in-flight caps.
 /// Wrapped by `Limiter` in `js/index.js`.
@@ -54,6 +52,32 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// The `{ key, weight }` of `acquire`, `tryAcquire` and `wrap`: the key's queue (default
+/// `"default"`) and the cells to take (default 1).
+fn place(options: &JsValue) -> Result<(String, u32), JsValue> {
+    args::options(options)?;
+    let key = args::key(&get(options, "key"))?;
+    let weight = get(options, "weight");
+    let weight = if is_set(&weight) {
+        args::weight(&weight)?
+    } else {
+        1
+    };
+    Ok((key, weight))
+}
+
+/// The `signal` of `acquire`'s options: an `AbortSignal`, or none.
+fn signal(options: &JsValue) -> Result<Option<AbortSignal>, JsValue> {
+    let signal = get(options, "signal");
+    if !is_set(&signal) {
+        return Ok(None);
+    }
+    signal
+        .dyn_into()
+        .map(Some)
+        .map_err(|v| type_error(named("signal").s(" must be an AbortSignal, got ").value(&v)))
+}
+
 #[wasm_bindgen]
 impl RawLimiter {
     /// Builds a limiter from the options object described in `index.d.ts`.
@@ -65,21 +89,17 @@ impl RawLimiter {
         Ok(RawLimiter { client })
     }
 
-    /// Waits in `key`'s queue for `weight` cells; resolves to a `RawPermit`. Aborting
-    /// `signal` leaves the queue and rejects with the signal's reason.
-    pub fn acquire(
-        &self,
-        key: Option<String>,
-        weight: u32,
-        signal: Option<AbortSignal>,
-    ) -> Promise {
-        let key = key.unwrap_or_else(|| DEFAULT_KEY.to_string());
-        let waiting = self
-            .client
-            .client()
-            .limiter()
-            .acquire_n(&key, weight.max(1));
-        future_to_promise(async move {
+    /// `{ signal, key, weight }`: waits in `key`'s queue for `weight` cells; resolves to a
+    /// `RawPermit`. Aborting `signal` leaves the queue and rejects with the signal's reason;
+    /// bad options, or a signal already aborted, throw.
+    pub fn acquire(&self, options: &JsValue) -> Result<Promise, JsValue> {
+        let (key, weight) = place(options)?;
+        let signal = signal(options)?;
+        if let Some(signal) = signal.as_ref().filter(|s| s.aborted()) {
+            return Err(signal.reason());
+        }
+        let waiting = self.client.client().limiter().acquire_n(&key, weight);
+        Ok(future_to_promise(async move {
             match Abortable::new(waiting, signal).await? {
                 Ok(permit) => Ok(RawPermit {
                     permit: Some(permit),
@@ -87,24 +107,15 @@ impl RawLimiter {
                 .into()),
                 Err(e) => Err(acquire_error(e)),
             }
-        })
+        }))
     }
 
-    /// A permit now, or `undefined` when the rate or the in-flight cap says not yet.
-    /// Throws when `weight` can never fit the burst.
+    /// `{ key, weight }`: a permit now, or `undefined` when the rate or the in-flight cap
+    /// says not yet. Throws when `weight` can never fit the burst.
     #[wasm_bindgen(js_name = tryAcquire)]
-    pub fn try_acquire(
-        &self,
-        key: Option<String>,
-        weight: u32,
-    ) -> Result<Option<RawPermit>, JsValue> {
-        let key = key.unwrap_or_else(|| DEFAULT_KEY.to_string());
-        match self
-            .client
-            .client()
-            .limiter()
-            .try_acquire_n(&key, weight.max(1))
-        {
+    pub fn try_acquire(&self, options: &JsValue) -> Result<Option<RawPermit>, JsValue> {
+        let (key, weight) = place(options)?;
+        match self.client.client().limiter().try_acquire_n(&key, weight) {
             Ok(permit) => Ok(Some(RawPermit {
                 permit: Some(permit),
             })),
@@ -115,17 +126,27 @@ impl RawLimiter {
         }
     }
 
-    /// Pauses `key` (an origin such as `https://api.example.com`, or a limiter key) for `ms`
-    /// milliseconds: every queued request waits.
-    pub fn pause(&self, key: Option<String>, ms: f64) {
-        let key = key.unwrap_or_else(|| DEFAULT_KEY.to_string());
-        let ns = if ms.is_finite() && ms > 0.0 {
-            (ms * 1e6) as u64
-        } else {
-            0
-        };
+    /// What `wrap(fn, { key, weight })` checks before it wraps: `fn` a function and the
+    /// options as `acquire` takes them.
+    #[wasm_bindgen(js_name = checkWrap)]
+    pub fn check_wrap(&self, f: &JsValue, options: &JsValue) -> Result<(), JsValue> {
+        if !f.is_function() {
+            return Err(type_error(
+                named("fn").s(" must be a function, got ").value(f),
+            ));
+        }
+        place(options).map(|_| ())
+    }
+
+    /// Pauses `{ key }` (an origin such as `https://api.example.com`, or a limiter key) for
+    /// `ms` milliseconds: every queued request waits.
+    pub fn pause(&self, ms: &JsValue, options: &JsValue) -> Result<(), JsValue> {
+        let ns = args::pause_ms(ms, "ms")?;
+        args::options(options)?;
+        let key = args::key(&get(options, "key"))?;
         let limiter = self.client.client().limiter();
         limiter.pause_for(&key, Duration::from_nanos(ns));
+        Ok(())
     }
 
     /// A throttled `fetch` of `request`: queued per origin, retried on 429/503 (and on 5xx

@@ -11,45 +11,46 @@ use headway_core::feedback::{interpret, Options, Verdict};
 use headway_core::NANOS_PER_MILLI;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-use crate::errors::{range_error, set, to_u64, type_error, Text};
+use crate::args::{self, named, non_negative, to_u64};
+use crate::errors::{range_error, set, Text};
+use crate::options::{get, is_set};
 
 fn opt(v: Option<u64>) -> JsValue {
     v.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64))
 }
 
-/// `[[name, value], ...]` as owned pairs; anything else is a `TypeError`.
-pub(crate) fn header_pairs(headers: &Array) -> Result<Vec<(String, String)>, JsValue> {
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(headers.length() as usize);
-    for entry in headers.iter() {
-        let pair: Array = entry
-            .dyn_into()
-            .map_err(|_| type_error("headers must be [name, value] pairs"))?;
-        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-            return Err(type_error("header names and values must be strings"));
-        };
-        pairs.push((name, value));
-    }
-    Ok(pairs)
+/// A millisecond option of `interpretResponse`, `default` when absent.
+fn ms_option(options: &JsValue, name: &str, default: f64) -> Result<u64, JsValue> {
+    let v = get(options, name);
+    let ms = if is_set(&v) {
+        non_negative(&v, name)?
+    } else {
+        default
+    };
+    Ok(ms as u64)
 }
 
-/// Interprets a response: `headers` is an array of `[name, value]` pairs, `wall_ms` the
-/// local unix time in milliseconds, `max_wait_ms` the longest acceptable wait. Returns
+/// Interprets a response: its `status`, its `headers` (a `Headers` object, `[name, value]`
+/// pairs or a record) and `{ wallMs, maxWaitMs }`: the local unix time in milliseconds
+/// (default `Date.now()`) and the longest acceptable wait (default 10 minutes). Returns
 /// `{ verdict, reason, afterMs, waitMs, pauseMs, limit, remaining, resetMs, policies }`
 /// with times in whole milliseconds (rounded down).
-#[wasm_bindgen(js_name = interpretRaw)]
-pub fn interpret_raw(
-    status: u16,
-    headers: Array,
-    wall_ms: f64,
-    max_wait_ms: f64,
+#[wasm_bindgen(js_name = interpretResponse)]
+pub fn interpret_response(
+    status: &JsValue,
+    headers: &JsValue,
+    options: &JsValue,
 ) -> Result<JsValue, JsValue> {
-    let pairs = header_pairs(&headers)?;
+    let status = args::status(status)?;
+    let pairs = args::headers(headers)?;
+    args::options(options)?;
+    let wall_ms = ms_option(options, "wallMs", js_sys::Date::now())?;
+    let max_wait_ms = ms_option(options, "maxWaitMs", 600_000.0)?;
     let options = Options {
-        max_wait_ns: to_u64(max_wait_ms, "maxWaitMs")?.saturating_mul(NANOS_PER_MILLI),
+        max_wait_ns: max_wait_ms.saturating_mul(NANOS_PER_MILLI),
     };
-    let i = interpret(status, &pairs[..], to_u64(wall_ms, "wallMs")?, &options);
+    let i = interpret(status, &pairs[..], wall_ms, &options);
     let ms = |ns: u64| ns / NANOS_PER_MILLI;
     let out = Object::new();
     let (verdict, reason, after, wait) = match i.verdict {
@@ -84,11 +85,13 @@ pub fn interpret_raw(
     Ok(out.into())
 }
 
+const JITTERS: &str = "\"jitter\" must be \"none\", \"full\", \"equal\" or \"decorrelated\"";
+
 fn backoff_problem(e: BackoffError) -> &'static str {
     match e {
-        BackoffError::ZeroBase => "baseNs must be greater than 0",
-        BackoffError::BaseAboveMax => "baseNs must not exceed maxDelayNs",
-        BackoffError::UnknownJitter => "jitter must be none, full, equal or decorrelated",
+        BackoffError::ZeroBase => "\"baseNs\" must be greater than 0",
+        BackoffError::BaseAboveMax => "\"baseNs\" must not exceed \"maxDelayNs\"",
+        BackoffError::UnknownJitter => JITTERS,
     }
 }
 
@@ -96,7 +99,7 @@ fn backoff_problem(e: BackoffError) -> &'static str {
 pub(crate) fn parse_seed(seed: &str) -> Result<u64, JsValue> {
     seed.trim()
         .parse()
-        .map_err(|_| range_error(Text::new("seed must be a decimal u64, got ").quoted(seed)))
+        .map_err(|_| range_error(named("seed").s(" must be a decimal u64, got ").quoted(seed)))
 }
 
 /// A retry pacing policy: exponential backoff with jitter and caps, deterministic per seed.
@@ -119,11 +122,9 @@ impl Backoff {
         max_total_ns: f64,
         jitter: &str,
     ) -> Result<Backoff, JsValue> {
-        let jitter: Jitter = jitter.parse().map_err(|_| {
-            range_error(
-                Text::new("jitter must be none, full, equal or decorrelated, got ").quoted(jitter),
-            )
-        })?;
+        let jitter: Jitter = jitter
+            .parse()
+            .map_err(|_| range_error(Text::new(JITTERS).s(", got ").quoted(jitter)))?;
         let policy = headway_core::backoff::Backoff::new(
             to_u64(base_ns, "baseNs")?,
             to_u64(max_delay_ns, "maxDelayNs")?,
@@ -207,8 +208,8 @@ impl CircuitBreaker {
             .map(|breaker| CircuitBreaker { breaker })
             .map_err(|e| {
                 range_error(match e {
-                    BreakerError::ZeroThreshold => "failureThreshold must be at least 1",
-                    BreakerError::ZeroOpenFor => "openForNs must be greater than 0",
+                    BreakerError::ZeroThreshold => "\"failureThreshold\" must be at least 1",
+                    BreakerError::ZeroOpenFor => "\"openForNs\" must be greater than 0",
                 })
             })
     }

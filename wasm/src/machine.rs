@@ -5,7 +5,8 @@
 //! simulation) drives them exactly as the package's `Limiter` drives the same core.
 //!
 //! Times are JavaScript numbers of nanoseconds on the caller's timeline, as in `cells`:
-//! exact below 2^53; a negative or NaN time throws `RangeError` (kind `range`).
+//! exact below 2^53; a negative or NaN time throws `RangeError` (kind `range`). A count of
+//! cells `n` is a weight, checked as the limiter checks one ([`crate::args::weight`]).
 
 use headway_core::backoff::SplitMix64;
 use headway_core::call::{self, Step, Why};
@@ -15,11 +16,10 @@ use headway_core::Quota;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
+use crate::args::{self, to_u64, weight};
 use crate::cells::{quota_parts, tier_quotas};
-use crate::errors::{
-    budget_error, impossible_error, key_error, kind_error, set, to_u64, type_error, Text,
-};
-use crate::lowlevel::{acquired, breaker_state, header_pairs, parse_seed, Backoff, BreakerPermit};
+use crate::errors::{budget_error, impossible_error, key_error, set, type_error, Text};
+use crate::lowlevel::{acquired, breaker_state, parse_seed, Backoff, BreakerPermit};
 use crate::options::{boolean, get, integer, is_set};
 
 /// `{ replan, learned, pausedUntil }`: what an event changed.
@@ -43,14 +43,11 @@ fn nanos(options: &JsValue, name: &str, default: u64) -> Result<u64, JsValue> {
         return Ok(default);
     }
     let n = v.as_f64().ok_or_else(|| {
-        kind_error(
-            type_error(
-                Text::new("")
-                    .quoted(name)
-                    .s(" must be nanoseconds, got ")
-                    .value(&v),
-            ),
-            "type",
+        type_error(
+            Text::new("")
+                .quoted(name)
+                .s(" must be nanoseconds, got ")
+                .value(&v),
         )
     })?;
     to_u64(n, name)
@@ -63,12 +60,7 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
     if !is_set(options) {
         return Ok((Vec::new(), defaults, random_seed()));
     }
-    if !options.is_object() {
-        return Err(kind_error(
-            type_error("KeyMachine options must be an object"),
-            "type",
-        ));
-    }
+    args::options(options)?;
     let quotas = match get(options, "quotas") {
         q if is_set(&q) => tier_quotas(&q)?,
         _ => Vec::new(),
@@ -111,9 +103,8 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
         s => match s.as_string() {
             Some(s) => parse_seed(&s)?,
             None => {
-                return Err(kind_error(
-                    type_error(Text::new("\"seed\" must be a decimal string, got ").value(&s)),
-                    "type",
+                return Err(type_error(
+                    Text::new("\"seed\" must be a decimal string, got ").value(&s),
                 ))
             }
         },
@@ -169,16 +160,18 @@ impl Attempt {
 
 #[wasm_bindgen]
 impl Attempt {
-    /// A response: its status and `[name, value]` header pairs, read with the local unix
-    /// time `wallMs` (for dates and epochs) and the longest acceptable wait `maxWaitNs`
-    /// (pass the key's `maxWaitNs`).
+    /// A response: its status and headers (a `Headers` object, `[name, value]` pairs or a
+    /// record), read with the local unix time `wallMs` (for dates and epochs) and the
+    /// longest acceptable wait `maxWaitNs` (pass the key's `maxWaitNs`). Both are checked as
+    /// `interpretResponse` checks them.
     pub fn response(
-        status: u16,
-        headers: Array,
+        status: &JsValue,
+        headers: &JsValue,
         wall_ms: f64,
         max_wait_ns: f64,
     ) -> Result<Attempt, JsValue> {
-        let pairs = header_pairs(&headers)?;
+        let status = args::status(status)?;
+        let pairs = args::headers(headers)?;
         let options = Options {
             max_wait_ns: to_u64(max_wait_ns, "maxWaitNs")?,
         };
@@ -289,9 +282,9 @@ impl KeyMachine {
     /// When `n` cells may go (never before `now` or the pause). Throws `RangeError` (kind
     /// `impossible`) when `n` can never fit.
     #[wasm_bindgen(js_name = readyAt)]
-    pub fn ready_at(&self, n: u32, now: f64) -> Result<f64, JsValue> {
+    pub fn ready_at(&self, n: &JsValue, now: f64) -> Result<f64, JsValue> {
         self.machine
-            .ready_at(n, to_u64(now, "now")?)
+            .ready_at(weight(n)?, to_u64(now, "now")?)
             .map(|t| t as f64)
             .map_err(impossible_error)
     }
@@ -306,9 +299,9 @@ impl KeyMachine {
     /// When `n` cells would go behind every request planned on `schedule` before, admitting
     /// them on `schedule` then. Throws like `readyAt`.
     #[wasm_bindgen(js_name = planOn)]
-    pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: f64) -> Result<f64, JsValue> {
+    pub fn plan_on(&self, schedule: &mut Schedule, n: &JsValue, now: f64) -> Result<f64, JsValue> {
         self.machine
-            .plan_on(&mut schedule.schedule, n, to_u64(now, "now")?)
+            .plan_on(&mut schedule.schedule, weight(n)?, to_u64(now, "now")?)
             .map(|t| t as f64)
             .map_err(impossible_error)
     }
@@ -321,8 +314,8 @@ impl KeyMachine {
 
     /// Admits `n` cells at `now` and takes an in-flight slot (check `readyAt` and `maySend`
     /// first).
-    pub fn commit(&mut self, n: u32, now: f64) -> Result<(), JsValue> {
-        self.machine.commit(n, to_u64(now, "now")?);
+    pub fn commit(&mut self, n: &JsValue, now: f64) -> Result<(), JsValue> {
+        self.machine.commit(weight(n)?, to_u64(now, "now")?);
         Ok(())
     }
 
@@ -365,10 +358,7 @@ impl KeyMachine {
     #[wasm_bindgen(js_name = onResponse)]
     pub fn on_response(&mut self, attempt: &Attempt, now: f64) -> Result<Object, JsValue> {
         let Kind::Response { interpretation, .. } = &attempt.kind else {
-            return Err(kind_error(
-                type_error("onResponse needs an Attempt.response"),
-                "type",
-            ));
+            return Err(type_error("\"attempt\" must be an Attempt.response"));
         };
         let now = to_u64(now, "now")?;
         Ok(changed(self.machine.on_response(

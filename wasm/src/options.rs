@@ -10,6 +10,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::args::{self, named};
 use crate::errors::{quota_error, range_error, type_error, Text};
 
 /// What `new Limiter(options)` configures: the engine's client settings plus the
@@ -30,19 +31,14 @@ pub(crate) fn is_set(v: &JsValue) -> bool {
     !v.is_undefined() && !v.is_null()
 }
 
-/// `"name"`, quoted, to start a message about an option.
-fn option(name: &str) -> Text {
-    Text::new("").quoted(name)
-}
-
 /// An integer option from `min` to `max`.
 pub(crate) fn integer(v: &JsValue, name: &str, min: f64, max: f64) -> Result<f64, JsValue> {
     let n = v
         .as_f64()
-        .ok_or_else(|| type_error(option(name).s(" must be a number, got ").value(v)))?;
+        .ok_or_else(|| type_error(named(name).s(" must be a number, got ").value(v)))?;
     if !n.is_finite() || n.fract() != 0.0 || n < min || n > max {
         return Err(range_error(
-            option(name)
+            named(name)
                 .s(" must be an integer from ")
                 .n(min)
                 .s(" to ")
@@ -65,7 +61,7 @@ fn count(v: &JsValue, name: &str) -> Result<u32, JsValue> {
 
 pub(crate) fn boolean(v: &JsValue, name: &str) -> Result<bool, JsValue> {
     v.as_bool()
-        .ok_or_else(|| type_error(option(name).s(" must be a boolean, got ").value(v)))
+        .ok_or_else(|| type_error(named(name).s(" must be a boolean, got ").value(v)))
 }
 
 /// Milliseconds (a number) or a duration string (`"1m"`, `"1.5s"`, `"250ms"`, `"hour"`) to
@@ -81,19 +77,19 @@ fn duration_ns(v: &JsValue, name: &str) -> Result<u64, JsValue> {
                     DurationError::Overflow => " is too long: ",
                     _ => " must be a duration such as \"1m\", \"1.5s\" or \"250ms\", got ",
                 };
-                range_error(option(name).s(problem).quoted(s))
+                range_error(named(name).s(problem).quoted(s))
             });
     }
     let ms = v.as_f64().ok_or_else(|| {
         type_error(
-            option(name)
+            named(name)
                 .s(" must be milliseconds or a duration string such as \"1m\", got ")
                 .value(v),
         )
     })?;
     if !ms.is_finite() || ms < 0.0 {
         return Err(range_error(
-            option(name)
+            named(name)
                 .s(" must be a non-negative number of milliseconds, got ")
                 .n(ms),
         ));
@@ -170,11 +166,7 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
             runtime: WebRuntime::new(),
         });
     }
-    if !v.is_object() {
-        return Err(type_error(
-            Text::new("options must be an object, got ").value(v),
-        ));
-    }
+    args::options(v)?;
     let tiers = get(v, "tiers");
     let quota_str = get(v, "quota");
     let limit = get(v, "limit");

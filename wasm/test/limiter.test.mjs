@@ -19,12 +19,12 @@ function admissionTimes(limiter, clock, count, options) {
 
 test('invalid options throw TypeError or RangeError with the option named', () => {
   assert.throws(() => new Limiter({ limit: 0, per: '1s' }), RangeError);
-  assert.throws(() => new Limiter({ limit: 'ten', per: '1s' }), { name: 'TypeError', message: /"limit"/ });
+  assert.throws(() => new Limiter({ limit: 'ten', per: '1s' }), { name: 'TypeError', kind: 'type', message: /"limit"/ });
   assert.throws(() => new Limiter({ limit: 10 }), { name: 'TypeError', message: /"per"/ });
   assert.throws(() => new Limiter({ limit: 10, per: '0s' }), RangeError);
   assert.throws(() => new Limiter({ limit: 10, per: 'fortnight' }), RangeError);
   assert.throws(() => new Limiter({ limit: 10, per: '1s', burst: 0 }), RangeError);
-  assert.throws(() => new Limiter({ limit: 10, per: '1s', concurrency: 0 }), RangeError);
+  assert.throws(() => new Limiter({ limit: 10, per: '1s', concurrency: 0 }), { name: 'RangeError', kind: 'range' });
   assert.throws(() => new Limiter({ tiers: [] }), RangeError);
   assert.throws(() => new Limiter({ tiers: 'x' }), TypeError);
   assert.throws(() => new Limiter(5), TypeError);
