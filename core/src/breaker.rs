@@ -67,6 +67,7 @@
 //! ```
 
 use core::fmt;
+use core::num::NonZeroU32;
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -208,7 +209,8 @@ pub enum BreakerState {
 #[derive(Debug)]
 pub struct CircuitBreaker {
     word: AtomicU64,
-    failure_threshold: u32,
+    /// Non-zero by construction; the niche also makes `Option<CircuitBreaker>` no larger.
+    failure_threshold: NonZeroU32,
     open_for_ns: u64,
 }
 
@@ -224,9 +226,9 @@ impl CircuitBreaker {
     /// assert_eq!(CircuitBreaker::new(0, 1).unwrap_err(), BreakerError::ZeroThreshold);
     /// ```
     pub fn new(failure_threshold: u32, open_for_ns: u64) -> Result<CircuitBreaker, BreakerError> {
-        if failure_threshold == 0 {
+        let Some(failure_threshold) = NonZeroU32::new(failure_threshold) else {
             return Err(BreakerError::ZeroThreshold);
-        }
+        };
         if open_for_ns == 0 {
             return Err(BreakerError::ZeroOpenFor);
         }
@@ -239,7 +241,7 @@ impl CircuitBreaker {
 
     /// Consecutive failures that open the breaker.
     pub fn failure_threshold(&self) -> u32 {
-        self.failure_threshold
+        self.failure_threshold.get()
     }
 
     /// How long the breaker stays open before admitting a probe, in nanoseconds.
@@ -342,7 +344,7 @@ impl CircuitBreaker {
                 return false;
             };
             let failures = failures.saturating_add(1);
-            let (next, opens) = if failures >= u64::from(self.failure_threshold) {
+            let (next, opens) = if failures >= u64::from(self.failure_threshold.get()) {
                 (open, true)
             } else {
                 (Word::Closed { failures }.encode(), false)

@@ -35,11 +35,11 @@
 //! assert_eq!(key.ready_at(1, 0), Ok(0));
 //! key.commit(1, 0);
 //! assert_eq!(key.ready_at(1, 0), Ok(500_000_000));
-//! // The default margin (200 us to begin with) keeps arrivals from landing early.
+//! // The default margin (100 us to begin with) keeps arrivals from landing early.
 //! let mut key: KeyMachine<InlineTiers> =
 //!     KeyMachine::new(&[Quota::per_second(2).unwrap()], &KeyPolicy::default()).unwrap();
 //! key.commit(1, 0);
-//! assert_eq!(key.ready_at(1, 0), Ok(500_200_000));
+//! assert_eq!(key.ready_at(1, 0), Ok(500_100_000));
 //! ```
 
 use crate::backoff::SplitMix64;
@@ -225,31 +225,35 @@ impl Default for KeyPolicy {
 /// `narrow_after` successes in a row take an eighth off it, down to `floor_ns`.
 ///
 /// The margin is absolute, not a fraction of the interval, because the jitter it covers is:
-/// about the same few hundred microseconds at 10 and at 1,000 requests per second.
+/// about the same tens to hundreds of microseconds at 10 and at 1,000 requests per second.
+/// Where one request's response comes back before the next is due (the usual case against
+/// a strict quota), the response itself bounds when the server counted it, and
+/// [`KeyMachine::on_response`] moves the schedule by whatever the margin did not cover; the
+/// margin is then what protects requests that overlap.
 ///
 /// ```
 /// use headway_core::key::MarginPolicy;
 /// let m = MarginPolicy::default();
-/// assert_eq!(m.initial_ns, 200_000);
+/// assert_eq!(m.initial_ns, 100_000);
 /// assert!(m.floor_ns <= m.initial_ns && m.initial_ns <= m.max_ns);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarginPolicy {
-    /// The margin a key starts with. Default 200 us.
+    /// The margin a key starts with. Default 100 us.
     pub initial_ns: u32,
-    /// The least it narrows to. Default 100 us.
+    /// The least it narrows to. Default 50 us.
     pub floor_ns: u32,
     /// The most it widens to. Default 20 ms.
     pub max_ns: u32,
     /// Successes in a row that narrow it by an eighth. Default 500.
-    pub narrow_after: u32,
+    pub narrow_after: u16,
 }
 
 impl Default for MarginPolicy {
     fn default() -> MarginPolicy {
         MarginPolicy {
-            initial_ns: 200_000,
-            floor_ns: 100_000,
+            initial_ns: 100_000,
+            floor_ns: 50_000,
             max_ns: 20_000_000,
             narrow_after: 500,
         }
@@ -310,7 +314,12 @@ pub struct KeyMachine<B: TierBuf = InlineTiers> {
     /// The safety margin added to every admission's spacing, in nanoseconds.
     margin_ns: u32,
     /// Successes in a row since the margin last changed.
-    streak: u32,
+    streak: u16,
+    /// When the latest admission went.
+    last_commit: u64,
+    /// A low estimate of the time from admission to response (0 before the first), rising
+    /// slowly toward what is seen so that it follows a lasting change.
+    rtt_floor_ns: u32,
     breaker: Option<CircuitBreaker>,
 }
 
@@ -352,6 +361,8 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             pause_until: 0,
             margin_ns,
             streak: 0,
+            last_commit: 0,
+            rtt_floor_ns: 0,
             breaker,
         })
     }
@@ -461,6 +472,7 @@ impl<B: TierBuf> KeyMachine<B> {
             let cells = u64::from(n).saturating_mul(t_ns).saturating_add(margin);
             tier.tat = tier.tat.max(now).saturating_add(cells);
         }
+        self.last_commit = now;
         self.in_flight = self.in_flight.saturating_add(1);
     }
 
@@ -529,13 +541,22 @@ impl<B: TierBuf> KeyMachine<B> {
     ///
     /// Without a known quota the headers are all there is: `remaining` is spread over
     /// `reset` as a pacing tier.
+    ///
+    /// `sent_at` is when the request was admitted. A response proves that the server had
+    /// the request by `now`: if no request was admitted since, and the response took longer
+    /// than the usual round trip by more than the margin, every tier's schedule moves by the
+    /// excess (at most one of its intervals), since the server may have counted the request
+    /// that late. So a request held up on its way (a busy machine, a slow connection) does
+    /// not make the next one land early; see [`MarginPolicy`] for requests that overlap.
     pub fn on_response(
         &mut self,
         interp: &Interpretation,
+        sent_at: u64,
         now: u64,
         policy: &KeyPolicy,
         rng: &mut SplitMix64,
     ) -> Changed {
+        self.bound_by_response(sent_at, now);
         let mut changed = self.heard_from_server();
         let fb = &interp.feedback;
         if self.learn && !fb.policies.is_empty() && self.set_learned(interp, now) {
@@ -600,6 +621,32 @@ impl<B: TierBuf> KeyMachine<B> {
                         consecutive_failures: 0,
                     }
             })
+    }
+
+    /// A response to the request admitted at `sent_at` came back at `now`. If it answers
+    /// the latest admission and took longer than usual (the low estimate of the round trip)
+    /// by more than the margin, the request may have reached the server that much late, and
+    /// the server's schedule with it: the tiers' schedules move by the excess, capped at one
+    /// interval each. Every response also refines the round-trip estimate.
+    fn bound_by_response(&mut self, sent_at: u64, now: u64) {
+        let rtt = u32::try_from(now.saturating_sub(sent_at)).unwrap_or(u32::MAX);
+        let floor = self.rtt_floor_ns;
+        self.rtt_floor_ns = if floor == 0 || rtt < floor {
+            rtt
+        } else {
+            floor + (rtt - floor) / 16
+        };
+        if floor == 0 || sent_at != self.last_commit {
+            return;
+        }
+        let late = u64::from(rtt.saturating_sub(floor).saturating_sub(self.margin_ns));
+        if late == 0 {
+            return;
+        }
+        for tier in self.tiers.tiers_mut() {
+            let (t_ns, _) = tier.timing();
+            tier.tat = tier.tat.saturating_add(late.min(t_ns));
+        }
     }
 
     /// Widens the margin on a 429 while the quota is known, narrows it after a run of
@@ -768,7 +815,7 @@ mod tests {
         policy: &KeyPolicy,
     ) -> Changed {
         let i = interpret(status, headers, 0, &Options::default());
-        key.on_response(&i, now, policy, &mut SplitMix64::new(0))
+        key.on_response(&i, now, now, policy, &mut SplitMix64::new(0))
     }
 
     #[test]

@@ -580,10 +580,17 @@ export interface KeyMachineOptions {
   breaker?: { failureThreshold?: number; openForNs?: Nanos } | null;
   /** Learn quotas and pacing from response headers, and probe an unknown key (default true). */
   learn?: boolean;
-  /** The most jitter added to a server's pause (default 1 s); also at most a tenth of it. */
+  /** The most jitter added to a server's pause (default 25 ms); also at most a 32nd of it. */
   pauseJitterMaxNs?: Nanos;
   /** The longest wait accepted (default 10 minutes). */
   maxWaitNs?: Nanos;
+  /**
+   * The adaptive safety margin added to every admission's spacing, for the jitter between a
+   * send and its arrival; `null` for none (admissions exactly on the quotas). Default: 100 us
+   * to begin with, doubled by a 429 while the quota is known (up to 20 ms), an eighth off
+   * after every 500 successes in a row (down to 50 us).
+   */
+  margin?: { initialNs?: number; floorNs?: number; maxNs?: number; narrowAfter?: number } | null;
   /** Seed of the pause jitter, a decimal string (default: random). */
   seed?: string;
 }
@@ -598,7 +605,7 @@ export interface KeyMachineOptions {
  * Configured and learned quotas both apply, so the stricter paces the key.
  *
  * @example
- * const key = new KeyMachine({ quotas: ['2/s'], breaker: null, seed: '1' });
+ * const key = new KeyMachine({ quotas: ['2/s'], breaker: null, margin: null, seed: '1' });
  * key.readyAt(1, 0);      // 0
  * key.commit(1, 0);
  * key.readyAt(1, 0);      // 500_000_000
@@ -632,8 +639,12 @@ export declare class KeyMachine {
   probeIfUnknown(): void;
   /** A send on this key produced no response. */
   onFailure(): Changed;
-  /** A response came back at `now`. @throws {TypeError} for an attempt that is not a response */
-  onResponse(attempt: Attempt, now: Nanos): Changed;
+  /**
+   * The response to the request admitted at `sentAt` came back at `now`: learned quotas, a
+   * pause, pacing, the margin (a response to the latest admission bounds when the server
+   * counted it). @throws {TypeError} for an attempt that is not a response
+   */
+  onResponse(attempt: Attempt, sentAt: Nanos, now: Nanos): Changed;
   /** The quotas in force: configured, then learned, then the pacing tier. */
   readonly quotas: QuotaParts[];
   /** Where they came from. */
@@ -644,6 +655,8 @@ export declare class KeyMachine {
   readonly pausedUntil: Nanos;
   /** Requests in flight. */
   readonly inFlight: number;
+  /** The safety margin added to every admission's spacing now, in nanoseconds. */
+  readonly marginNs: number;
   /** The longest wait the key accepts. */
   readonly maxWaitNs: Nanos;
   /** True when dropping the key at `now` loses nothing. */

@@ -11,7 +11,9 @@
 use headway_core::backoff::SplitMix64;
 use headway_core::call::{self, Step, Why};
 use headway_core::feedback::{interpret, Interpretation, Options};
-use headway_core::key::{self, BreakerPolicy, Changed, InlineTiers, KeyPolicy, QuotaSource};
+use headway_core::key::{
+    self, BreakerPolicy, Changed, InlineTiers, KeyPolicy, MarginPolicy, QuotaSource,
+};
 use headway_core::Quota;
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
@@ -90,13 +92,33 @@ fn key_options(options: &JsValue) -> Result<(Vec<Quota>, KeyPolicy, u64), JsValu
         v if is_set(&v) => boolean(&v, "learn")?,
         _ => defaults.learn,
     };
+    let margin = match get(options, "margin") {
+        v if v.is_undefined() => defaults.margin,
+        v if v.is_null() => None,
+        v => {
+            let fallback = MarginPolicy::default();
+            let part = |name: &str, full: &str, default: u32| match get(&v, name) {
+                x if is_set(&x) => integer(&x, full, 0.0, u32::MAX as f64).map(|n| n as u32),
+                _ => Ok(default),
+            };
+            Some(MarginPolicy {
+                initial_ns: part("initialNs", "margin.initialNs", fallback.initial_ns)?,
+                floor_ns: part("floorNs", "margin.floorNs", fallback.floor_ns)?,
+                max_ns: part("maxNs", "margin.maxNs", fallback.max_ns)?,
+                narrow_after: match get(&v, "narrowAfter") {
+                    x if is_set(&x) => integer(&x, "margin.narrowAfter", 0.0, 65_535.0)? as u16,
+                    _ => fallback.narrow_after,
+                },
+            })
+        }
+    };
     let policy = KeyPolicy {
         max_in_flight,
         breaker,
         learn,
         pause_jitter_max_ns: nanos(options, "pauseJitterMaxNs", defaults.pause_jitter_max_ns)?,
         max_wait_ns: nanos(options, "maxWaitNs", defaults.max_wait_ns)?,
-        margin: None,
+        margin,
     };
     let seed = match get(options, "seed") {
         s if !is_set(&s) => random_seed(),
@@ -353,16 +375,24 @@ impl KeyMachine {
         changed(self.machine.on_failure())
     }
 
-    /// A response came back at `now`: learned quotas, a pause (with jitter from the key's
-    /// seeded generator), pacing. Throws `TypeError` for an attempt that is not a response.
+    /// The response to the request admitted at `sentAt` came back at `now`: learned quotas,
+    /// a pause (with jitter from the key's seeded generator), pacing, the margin. Throws
+    /// `TypeError` for an attempt that is not a response.
     #[wasm_bindgen(js_name = onResponse)]
-    pub fn on_response(&mut self, attempt: &Attempt, now: f64) -> Result<Object, JsValue> {
+    pub fn on_response(
+        &mut self,
+        attempt: &Attempt,
+        sent_at: f64,
+        now: f64,
+    ) -> Result<Object, JsValue> {
         let Kind::Response { interpretation, .. } = &attempt.kind else {
             return Err(type_error("\"attempt\" must be an Attempt.response"));
         };
+        let sent_at = to_u64(sent_at, "sentAt")?;
         let now = to_u64(now, "now")?;
         Ok(changed(self.machine.on_response(
             interpretation,
+            sent_at,
             now,
             &self.policy,
             &mut self.rng,
@@ -396,6 +426,12 @@ impl KeyMachine {
     #[wasm_bindgen(getter, js_name = pausedUntil)]
     pub fn paused_until(&self) -> f64 {
         self.machine.paused_until() as f64
+    }
+
+    /// The safety margin added to every admission's spacing now, in nanoseconds.
+    #[wasm_bindgen(getter, js_name = marginNs)]
+    pub fn margin_ns(&self) -> u32 {
+        self.machine.margin_ns()
     }
 
     /// Requests in flight.

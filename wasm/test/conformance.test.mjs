@@ -134,7 +134,7 @@ function runOps(limiter, ops) {
 /** The expectations a traces.json event may carry. */
 const TRACE_EXPECTATIONS = new Set([
   'admitted', 'failed', 'step', 'attempts', 'in_flight', 'paused_until', 'quotas', 'source',
-  'breaker', 'queue',
+  'breaker', 'queue', 'margin_ns',
 ]);
 
 /** A breaker state as the data files spell it. */
@@ -181,6 +181,14 @@ function runTrace(c) {
     learn: k.learn,
     pauseJitterMaxNs: k.pause_jitter_max_ns,
     maxWaitNs: k.max_wait_ns,
+    margin: k.margin
+      ? {
+          initialNs: k.margin.initial_ns,
+          floorNs: k.margin.floor_ns,
+          maxNs: k.margin.max_ns,
+          narrowAfter: k.margin.narrow_after,
+        }
+      : null,
     seed: k.seed,
   });
   const b = r.backoff;
@@ -212,7 +220,7 @@ function runTrace(c) {
     }
     key.commit(w.n, now);
     admitted.push({ id: w.id, at: now });
-    inFlight.push({ id: w.id, permit: answer });
+    inFlight.push({ id: w.id, permit: answer, sentAt: now });
   }
 
   function pass(until) {
@@ -327,7 +335,7 @@ function runTrace(c) {
           const sent = land(e.id);
           id = sent.id;
           const attempt = Attempt.response(e.status, e.headers ?? [], e.wall_ms, k.max_wait_ns);
-          changed = key.onResponse(attempt, now);
+          changed = key.onResponse(attempt, sent.sentAt, now);
           step = finish(sent, attempt, replayable);
           break;
         }
@@ -379,6 +387,7 @@ function runTrace(c) {
         source: () => key.source,
         breaker: () => breakerSpec(key.breakerState(e.at)),
         queue: () => queue.map((w) => w.id),
+        margin_ns: () => key.marginNs,
       };
       for (const [name, got] of Object.entries(observed)) {
         if (x[name] !== undefined) assert.deepStrictEqual(got(), x[name], `${where}: ${name}`);
@@ -630,6 +639,7 @@ function breakExpectation(x, name) {
     case 'attempts':
     case 'in_flight':
     case 'paused_until':
+    case 'margin_ns':
       x[name] = v + 1;
       break;
     case 'quotas':

@@ -205,10 +205,11 @@ impl<R: Runtime> Client<R> {
     /// Feeds what a response said back to its key: the key's machine learns quotas, pauses
     /// every waiter, paces from `remaining`/`reset` (see
     /// [`headway_core::key::KeyMachine::on_response`]).
-    fn apply_feedback(&self, key: &String, interp: &Interpretation, now: u64) {
+    fn apply_feedback(&self, key: &String, interp: &Interpretation, sent_at: u64, now: u64) {
         let policy = *self.inner.limiter.key_policy();
         let changed = self.inner.limiter.key(key).update(now, |m| {
-            let changed = m.on_response(interp, now, &policy, &mut lock(&self.inner.jitter));
+            let rng = &mut lock(&self.inner.jitter);
+            let changed = m.on_response(interp, sent_at, now, &policy, rng);
             (changed, changed)
         });
         if changed.learned {
@@ -253,6 +254,7 @@ impl<R: Runtime> Client<R> {
             waited_ns = waited_ns.saturating_add(now - before);
             drop(last.take());
             Counters::bump(&inner.counters.sent);
+            let sent_at = permit.admitted_at();
             let result = self.send(transport, request).await;
             drop(permit);
             let (step, outcome, now) = self.hear(
@@ -261,6 +263,7 @@ impl<R: Runtime> Client<R> {
                 &handle,
                 result,
                 probe,
+                sent_at,
                 &mut call,
                 replay.is_some(),
             );
@@ -352,7 +355,8 @@ impl<R: Runtime> Client<R> {
     }
 
     /// What one attempt's result means: the key's machine hears it (feedback, breaker), the
-    /// call's machine decides the next step. Returns the step, the outcome and the time.
+    /// call's machine decides the next step. `sent_at` is when the attempt was admitted.
+    /// Returns the step, the outcome and the time.
     #[allow(clippy::too_many_arguments)]
     fn hear<T: Transport>(
         &self,
@@ -361,6 +365,7 @@ impl<R: Runtime> Client<R> {
         handle: &Key,
         result: Result<T::Response, SendError<T::Error>>,
         probe: Option<Permit>,
+        sent_at: u64,
         call: &mut Call,
         replayable: bool,
     ) -> (Step, Outcome<T>, u64) {
@@ -388,7 +393,7 @@ impl<R: Runtime> Client<R> {
                 let options = feedback::Options::new(inner.config.max_wait);
                 let headers = HeadersOf(&response);
                 let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
-                self.apply_feedback(key, &interp, now);
+                self.apply_feedback(key, &interp, sent_at, now);
                 if status == 429 {
                     Counters::bump(&inner.counters.rate_limited);
                 }

@@ -314,6 +314,7 @@ impl Key {
         st.tail = None;
         Ok(Permit {
             key: Arc::clone(self),
+            at: now,
         })
     }
 
@@ -367,6 +368,14 @@ impl Key {
 #[must_use = "dropping the permit frees its in-flight slot"]
 pub struct Permit {
     key: Arc<Key>,
+    at: u64,
+}
+
+impl Permit {
+    /// When the permit was granted, on the runtime's clock (nanoseconds).
+    pub fn admitted_at(&self) -> u64 {
+        self.at
+    }
 }
 
 impl Drop for Permit {
@@ -485,6 +494,7 @@ impl<R: Runtime> Acquire<R> {
         self.finish(st, true);
         Turn::Done(Ok(Permit {
             key: Arc::clone(&self.key),
+            at: now,
         }))
     }
 

@@ -88,7 +88,7 @@ struct MarginSetup {
     initial_ns: u32,
     floor_ns: u32,
     max_ns: u32,
-    narrow_after: u32,
+    narrow_after: u16,
 }
 
 #[derive(Deserialize)]
@@ -313,7 +313,8 @@ struct Driver {
     budget: Option<RetryBudget>,
     queue: VecDeque<Waiter>,
     /// Admitted and not yet reported, in admission order, with the breaker's permit.
-    in_flight: Vec<(String, Option<Permit>)>,
+    /// Requests in flight: id, breaker permit, when admitted.
+    in_flight: Vec<(String, Option<Permit>, u64)>,
     calls: HashMap<String, (Call, CallState)>,
     now: u64,
     /// What the current event observed.
@@ -428,7 +429,7 @@ impl Driver {
             id: w.id.clone(),
             at: self.now,
         });
-        self.in_flight.push((w.id, permit));
+        self.in_flight.push((w.id, permit, self.now));
     }
 
     /// Plans every queued waiter again, in order; one whose turn is now past its deadline,
@@ -489,9 +490,9 @@ impl Driver {
     }
 
     /// Takes the request `id` (or the latest admitted) out of flight and frees its slot.
-    fn land(&mut self, id: Option<&str>) -> Result<(String, Option<Permit>), String> {
+    fn land(&mut self, id: Option<&str>) -> Result<(String, Option<Permit>, u64), String> {
         let i = match id {
-            Some(id) => self.in_flight.iter().position(|(i, _)| i == id),
+            Some(id) => self.in_flight.iter().position(|(i, ..)| i == id),
             None => self.in_flight.len().checked_sub(1),
         };
         let i = i.ok_or_else(|| format!("{id:?} is not in flight"))?;
@@ -542,7 +543,7 @@ impl Driver {
             }
             "advance" => (None, None, Changed::default()),
             "response" => {
-                let (id, permit) = self.land(e.id.as_deref())?;
+                let (id, permit, sent_at) = self.land(e.id.as_deref())?;
                 let status = e.status.ok_or_else(|| need("a status"))?;
                 let headers = e.headers.clone().unwrap_or_default();
                 let options = Options {
@@ -550,9 +551,10 @@ impl Driver {
                 };
                 let wall_ms = e.wall_ms.ok_or_else(|| need("wall_ms"))?;
                 let interp = interpret(status, &headers[..], wall_ms, &options);
-                let changed =
-                    self.machine
-                        .on_response(&interp, self.now, &self.policy, &mut self.rng);
+                let (now, rng) = (self.now, &mut self.rng);
+                let changed = self
+                    .machine
+                    .on_response(&interp, sent_at, now, &self.policy, rng);
                 let attempt = Attempt::Response {
                     status,
                     interpretation: &interp,
@@ -561,7 +563,7 @@ impl Driver {
                 (Some(id), Some(step), changed)
             }
             "failure" | "timeout" => {
-                let (id, permit) = self.land(e.id.as_deref())?;
+                let (id, permit, _) = self.land(e.id.as_deref())?;
                 let changed = self.machine.on_failure();
                 let attempt = match (e.event.as_str(), e.permanent) {
                     ("timeout", None) => Attempt::TimedOut,
@@ -572,7 +574,7 @@ impl Driver {
                 (Some(id), Some(step), changed)
             }
             "release" => {
-                let (id, _) = self.land(Some(e.id.as_deref().ok_or_else(|| need("an id"))?))?;
+                let (id, ..) = self.land(Some(e.id.as_deref().ok_or_else(|| need("an id"))?))?;
                 if let Some((_, state)) = self.calls.get_mut(&id) {
                     *state = CallState::Over;
                 }
@@ -769,7 +771,7 @@ mod tests {
                     }
                 }
             }
-            "attempts" | "in_flight" | "paused_until" => {
+            "attempts" | "in_flight" | "paused_until" | "margin_ns" => {
                 *value = json!(value.as_u64().expect("a number") + 1);
             }
             "quotas" => {
