@@ -35,11 +35,11 @@
 //! assert_eq!(key.ready_at(1, 0), Ok(0));
 //! key.commit(1, 0);
 //! assert_eq!(key.ready_at(1, 0), Ok(500_000_000));
-//! // The default margin (100 us to begin with) keeps arrivals from landing early.
+//! // The default margin (150 us to begin with) keeps arrivals from landing early.
 //! let mut key: KeyMachine<InlineTiers> =
 //!     KeyMachine::new(&[Quota::per_second(2).unwrap()], &KeyPolicy::default()).unwrap();
 //! key.commit(1, 0);
-//! assert_eq!(key.ready_at(1, 0), Ok(500_100_000));
+//! assert_eq!(key.ready_at(1, 0), Ok(500_150_000));
 //! ```
 
 use crate::backoff::SplitMix64;
@@ -234,28 +234,28 @@ impl Default for KeyPolicy {
 /// ```
 /// use headway_core::key::MarginPolicy;
 /// let m = MarginPolicy::default();
-/// assert_eq!(m.initial_ns, 100_000);
+/// assert_eq!(m.initial_ns, 150_000);
 /// assert!(m.floor_ns <= m.initial_ns && m.initial_ns <= m.max_ns);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarginPolicy {
-    /// The margin a key starts with. Default 100 us.
+    /// The margin a key starts with. Default 150 us.
     pub initial_ns: u32,
-    /// The least it narrows to. Default 50 us.
+    /// The least it narrows to. Default 100 us.
     pub floor_ns: u32,
     /// The most it widens to. Default 20 ms.
     pub max_ns: u32,
-    /// Successes in a row that narrow it by an eighth. Default 500.
+    /// Successes in a row that narrow it by an eighth. Default 1,000.
     pub narrow_after: u16,
 }
 
 impl Default for MarginPolicy {
     fn default() -> MarginPolicy {
         MarginPolicy {
-            initial_ns: 100_000,
-            floor_ns: 50_000,
+            initial_ns: 150_000,
+            floor_ns: 100_000,
             max_ns: 20_000_000,
-            narrow_after: 500,
+            narrow_after: 1_000,
         }
     }
 }
@@ -508,11 +508,14 @@ impl<B: TierBuf> KeyMachine<B> {
         })
     }
 
-    /// A request is about to be sent: a key with no quota that has never heard from its
-    /// server sends one request at a time until the server answers, so that the first
-    /// response can teach the quota before a whole window of requests hits it.
+    /// A request is about to be sent: a key that has never heard from its server sends one
+    /// request at a time until the server answers. Without a quota, the first response can
+    /// teach it before a whole window of requests hits it; with a margin
+    /// ([`MarginPolicy`]), the first response bounds when the server counted the first
+    /// request, whose way there (a new connection) is the slowest of all, so the second
+    /// cannot land early behind it.
     pub fn probe_if_unknown(&mut self) {
-        if self.learn && !self.heard && !self.has_quota() {
+        if !self.heard && (self.learn && !self.has_quota() || self.margin_ns > 0) {
             self.probing = true;
         }
     }
@@ -623,11 +626,12 @@ impl<B: TierBuf> KeyMachine<B> {
             })
     }
 
-    /// A response to the request admitted at `sent_at` came back at `now`. If it answers
-    /// the latest admission and took longer than usual (the low estimate of the round trip)
-    /// by more than the margin, the request may have reached the server that much late, and
-    /// the server's schedule with it: the tiers' schedules move by the excess, capped at one
-    /// interval each. Every response also refines the round-trip estimate.
+    /// A response to the request admitted at `sent_at` came back at `now`. With a margin,
+    /// if it answers the latest admission and took longer than usual (the low estimate of
+    /// the round trip; nothing before the first) by more than the margin, the request may
+    /// have reached the server that much late, and the server's schedule with it: the tiers'
+    /// schedules move by the excess, capped at one interval each. Every response also
+    /// refines the round-trip estimate.
     fn bound_by_response(&mut self, sent_at: u64, now: u64) {
         let rtt = u32::try_from(now.saturating_sub(sent_at)).unwrap_or(u32::MAX);
         let floor = self.rtt_floor_ns;
@@ -636,9 +640,11 @@ impl<B: TierBuf> KeyMachine<B> {
         } else {
             floor + (rtt - floor) / 16
         };
-        if floor == 0 || sent_at != self.last_commit {
+        // Without a margin, admissions go exactly on the quotas.
+        if self.margin_ns == 0 || sent_at != self.last_commit {
             return;
         }
+        // Before any round trip is known, all of this one may have been on the way there.
         let late = u64::from(rtt.saturating_sub(floor).saturating_sub(self.margin_ns));
         if late == 0 {
             return;

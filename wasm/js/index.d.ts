@@ -586,9 +586,9 @@ export interface KeyMachineOptions {
   maxWaitNs?: Nanos;
   /**
    * The adaptive safety margin added to every admission's spacing, for the jitter between a
-   * send and its arrival; `null` for none (admissions exactly on the quotas). Default: 100 us
+   * send and its arrival; `null` for none (admissions exactly on the quotas). Default: 150 us
    * to begin with, doubled by a 429 while the quota is known (up to 20 ms), an eighth off
-   * after every 500 successes in a row (down to 50 us).
+   * after every 1,000 successes in a row (down to 100 us).
    */
   margin?: { initialNs?: number; floorNs?: number; maxNs?: number; narrowAfter?: number } | null;
   /** Seed of the pause jitter, a decimal string (default: random). */

@@ -210,7 +210,7 @@ fn config() -> ClientConfig {
     }
 }
 
-/// By default each admission's spacing carries the key's safety margin (100 us to begin
+/// By default each admission's spacing carries the key's safety margin (150 us to begin
 /// with), and an on-schedule 429 widens it for the requests that follow.
 #[test]
 fn the_default_margin_spaces_a_strict_quota_and_a_429_widens_it() {
@@ -227,14 +227,14 @@ fn the_default_margin_spaces_a_strict_quota_and_a_429_widens_it() {
     let calls = (0..5).map(|i| c.execute(&t, get("a", i)));
     let results = rt.run(join_all(calls));
     assert!(results.iter().all(Result::is_ok));
-    // 10 ms + 100 us apart. The 429 (no Retry-After) comes back at once, at 20.2 ms: the
-    // next admission (its turn already taken at 30.3 ms) is the first to carry the doubled
-    // margin, so the one after it goes 10 ms + 200 us later. The 429 is retried after its
+    // 10 ms + 150 us apart. The 429 (no Retry-After) comes back at once, at 20.3 ms: the
+    // next admission (its turn already taken at 30.45 ms) is the first to carry the doubled
+    // margin, so the one after it goes 10 ms + 300 us later. The 429 is retried after its
     // backoff, last.
     let times = t.times("a");
     assert_eq!(
         times[..5],
-        [0, 10_100_000, 20_200_000, 30_300_000, 40_500_000],
+        [0, 10_150_000, 20_300_000, 30_450_000, 40_750_000],
         "{times:?}"
     );
     assert!(times[5] > times[4], "{times:?}");

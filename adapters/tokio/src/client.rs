@@ -164,7 +164,7 @@ impl ClientBuilder {
 
     /// The adaptive safety margin added to each key's spacing for the jitter between send
     /// and arrival, or `None` to admit exactly on the quotas (default
-    /// [`MarginPolicy::default`]: 200 us to begin with, doubled by an on-schedule 429).
+    /// [`MarginPolicy::default`]: 150 us to begin with, doubled by an on-schedule 429).
     pub fn margin(mut self, margin: Option<MarginPolicy>) -> Self {
         self.config.margin = margin;
         self
