@@ -54,7 +54,7 @@ pub fn main(args: FetchArgs) -> Result<(), CliError> {
         Some(path) if io::stderr().is_terminal() => count_urls(path),
         _ => None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
@@ -169,7 +169,6 @@ async fn run(
     if let Some(q) = &quota {
         builder = builder.quota(q);
     }
-    if let Ok(us) = std::env::var("XM") { let us: u32 = us.parse().unwrap(); builder = builder.margin(Some(headway_tokio::MarginPolicy { initial_ns: us*1000, floor_ns: us*1000/2, ..Default::default() })); }
     let client = builder
         .build()
         .map_err(|e| CliError::usage(e.to_string()))?;

@@ -559,7 +559,7 @@ impl<B: TierBuf> KeyMachine<B> {
         policy: &KeyPolicy,
         rng: &mut SplitMix64,
     ) -> Changed {
-        self.bound_by_response(sent_at, now);
+        self.bound_by_response(sent_at, now, policy.margin.as_ref());
         let mut changed = self.heard_from_server();
         let fb = &interp.feedback;
         if self.learn && !fb.policies.is_empty() && self.set_learned(interp, now) {
@@ -632,16 +632,31 @@ impl<B: TierBuf> KeyMachine<B> {
     /// have reached the server that much late, and the server's schedule with it: the tiers'
     /// schedules move by the excess, capped at one interval each. Every response also
     /// refines the round-trip estimate.
-    fn bound_by_response(&mut self, sent_at: u64, now: u64) {
+    fn bound_by_response(&mut self, sent_at: u64, now: u64, margin: Option<&MarginPolicy>) {
         let rtt = u32::try_from(now.saturating_sub(sent_at)).unwrap_or(u32::MAX);
         let floor = self.rtt_floor_ns;
         self.rtt_floor_ns = if floor == 0 || rtt < floor {
             rtt
         } else {
-            floor + (rtt - floor) / 16
+            floor + (rtt - floor) / 64
         };
         // Without a margin, admissions go exactly on the quotas.
-        if self.margin_ns == 0 || sent_at != self.last_commit {
+        let Some(m) = margin.filter(|_| self.margin_ns > 0) else {
+            return;
+        };
+        if floor > 0 {
+            // A round trip this much slower than usual says the way there can be as slow:
+            // beyond what the quotas' tolerance absorbs, the margin leans toward it.
+            let tolerance = self.tiers.tiers().iter().map(|t| t.timing().1).min();
+            let tolerance = u32::try_from(tolerance.unwrap_or(0)).unwrap_or(u32::MAX);
+            let want = (rtt - floor.min(rtt))
+                .saturating_sub(tolerance)
+                .min(m.max_ns);
+            if want > self.margin_ns {
+                self.margin_ns += (want - self.margin_ns) / 16;
+            }
+        }
+        if sent_at != self.last_commit {
             return;
         }
         // Before any round trip is known, all of this one may have been on the way there.

@@ -242,6 +242,12 @@ impl Client {
 
     /// Runs every request with at most `concurrency` in flight, one outcome per request, in
     /// input order when `ordered`. Requests are pulled lazily from the iterator.
+    ///
+    /// Each call runs as its own tokio task, on the runtime's workers beside the connections
+    /// it sends on, whichever task polls the stream (with `#[tokio::main]`, the main thread
+    /// is not a worker, and every send from it would wait for a worker to wake: a delay that
+    /// varies, and that a strict server sees as requests arriving early). Dropping the
+    /// stream aborts the calls still running.
     pub fn execute_all<I>(
         &self,
         requests: I,
@@ -255,7 +261,15 @@ impl Client {
         let client = self.clone();
         headway_engine::run_all(requests, concurrency, ordered, move |request| {
             let client = client.clone();
-            async move { client.execute(request).await }
+            let task = AbortOnDrop(tokio::spawn(async move { client.execute(request).await }));
+            async move {
+                let mut task = task;
+                match (&mut task.0).await {
+                    Ok(outcome) => outcome,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => unreachable!("a call's task is aborted only with its stream: {e}"),
+                }
+            }
         })
     }
 
@@ -282,5 +296,14 @@ impl Client {
     /// The shared engine client, to build a middleware from.
     pub fn engine(&self) -> &headway_engine::Client<TokioRuntime> {
         &self.engine
+    }
+}
+
+/// A spawned call, aborted when its handle is dropped (with the stream that awaits it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

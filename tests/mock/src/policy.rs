@@ -269,7 +269,7 @@ impl Limiter {
                     tiers.iter_mut().for_each(|g| g.admit(now));
                     Verdict::Admitted
                 } else {
-                    { if std::env::var_os("MOCK_DEBUG").is_some() { eprintln!("reject short {} ns", wait_ns); } Verdict::Rejected { wait_ns } }
+                    Verdict::Rejected { wait_ns }
                 }
             }
             State::Fixed(f) => {
