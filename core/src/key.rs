@@ -635,8 +635,9 @@ impl<B: TierBuf> KeyMachine<B> {
     fn bound_by_response(&mut self, sent_at: u64, now: u64, margin: Option<&MarginPolicy>) {
         let rtt = u32::try_from(now.saturating_sub(sent_at)).unwrap_or(u32::MAX);
         let floor = self.rtt_floor_ns;
+        // 0 stands for none yet: a measured round trip is at least 1 ns.
         self.rtt_floor_ns = if floor == 0 || rtt < floor {
-            rtt
+            rtt.max(1)
         } else {
             floor + (rtt - floor) / 64
         };
