@@ -42,6 +42,12 @@ export interface LimiterOptions {
   retries?: number;
   /** Learn quotas and pacing from the server's rate-limit headers; default true. */
   learn?: boolean;
+  /**
+   * Add the adaptive safety margin to each admission's spacing (150 us to begin with,
+   * doubled by a 429 while the quota is known), for the jitter between a send and its
+   * arrival at a strict server; default false: admissions exactly on the quotas.
+   */
+  margin?: boolean;
   /** Retry POST/PATCH on 5xx and network errors too (429 and 503 are always retried); default false. */
   retryNonIdempotent?: boolean;
   /** Limit retries to a fraction of recent successes; default true. */
@@ -120,6 +126,8 @@ export interface KeyStats {
   source: 'none' | 'configured' | 'learned';
   /** Milliseconds until a server-requested pause ends (0 when not paused). */
   pausedForMs: number;
+  /** The safety margin each admission's spacing carries now, in milliseconds. */
+  marginMs: number;
   /** Callers waiting in the queue. */
   queued: number;
   /** Requests in flight. */

@@ -196,6 +196,7 @@ impl RawLimiter {
             set(&o, "pausedForMs", ms(saturating_nanos(k.paused_for)));
             set(&o, "queued", k.queued as f64);
             set(&o, "inFlight", k.in_flight as f64);
+            set(&o, "marginMs", ms(saturating_nanos(k.margin)));
             set(&keys, key, o);
         }
         set(&out, "keys", keys);

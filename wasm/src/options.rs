@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use headway_core::duration::{parse_duration, unit_nanos, DurationError};
 use headway_core::{Quota, NANOS_PER_MILLI};
-use headway_engine::ClientConfig;
+use headway_engine::{ClientConfig, MarginPolicy};
 use headway_web::{WebClock, WebRuntime};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -235,6 +235,15 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
     let n = get(v, "learn");
     if is_set(&n) {
         config.learn = boolean(&n, "learn")?;
+    }
+    // Admissions go exactly on the quotas unless asked: `acquire()` users expect the spacing
+    // they configured, and the browser's own queueing is a matter for its pacing.
+    config.margin = None;
+    let n = get(v, "margin");
+    if n.as_bool() == Some(true) {
+        config.margin = Some(MarginPolicy::default());
+    } else if is_set(&n) && n.as_bool() != Some(false) {
+        return Err(type_error("\"margin\" must be a boolean"));
     }
     let n = get(v, "retryNonIdempotent");
     if is_set(&n) {

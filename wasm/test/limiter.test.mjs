@@ -29,6 +29,7 @@ test('invalid options throw TypeError or RangeError with the option named', () =
   assert.throws(() => new Limiter({ tiers: 'x' }), TypeError);
   assert.throws(() => new Limiter(5), TypeError);
   assert.throws(() => new Limiter({ limit: 1, per: '1s', quota: '1/s' }), TypeError);
+  assert.throws(() => new Limiter({ limit: 1, per: '1s', margin: 'wide' }), { name: 'TypeError', message: /"margin"/ });
   assert.doesNotThrow(() => new Limiter());
   assert.doesNotThrow(() => new Limiter({ quota: '100/min burst 5' }));
   assert.throws(() => new Limiter({ clock: 5 }), { name: 'TypeError', message: /"clock" must be an object/ });
@@ -64,6 +65,17 @@ test('a 2/s quota releases queued waiters at exactly 0, 500 and 1000 ms', async 
   const limiter = new Limiter({ limit: 2, per: '1s', burst: 1, clock });
   assert.deepEqual(await clock.run(admissionTimes(limiter, clock, 3)), [0, 500, 1000]);
   assert.equal(clock.pending, 0, 'no timer left behind');
+});
+
+test('with margin: true each admission carries the safety margin, shown in stats', async () => {
+  const clock = new FakeClock();
+  const limiter = new Limiter({ limit: 2, per: '1s', burst: 1, margin: true, clock });
+  // 500.15 ms apart; this clock's timers fire on whole milliseconds, so each wait rounds up.
+  assert.deepEqual(await clock.run(admissionTimes(limiter, clock, 3)), [0, 501, 1002]);
+  assert.equal(limiter.stats().keys.default.marginMs, 0.15);
+  const exact = new Limiter({ limit: 2, per: '1s', burst: 1 });
+  exact.tryAcquire();
+  assert.equal(exact.stats().keys.default.marginMs, 0);
 });
 
 test('burst admits back to back, then paces', async () => {

@@ -19,7 +19,8 @@ const S = 1_000_000_000;
 const WALL = 1767225600000;
 
 test('KeyMachine paces a configured quota and plans a queue without committing', () => {
-  const key = new KeyMachine({ quotas: ['2/s'], breaker: null, seed: '1' });
+  const key = new KeyMachine({ quotas: ['2/s'], breaker: null, margin: null, seed: '1' });
+  assert.equal(key.marginNs, 0);
   assert.equal(key.source, 'configured');
   assert.equal(key.hasQuota, true);
   assert.deepEqual(key.quotas.map((q) => [q.limit, q.periodNs, q.burst]), [[2, S, 1]]);
@@ -46,6 +47,18 @@ test('KeyMachine paces a configured quota and plans a queue without committing',
   for (const o of [ahead, trial, key]) o.free();
 });
 
+test('KeyMachine carries the default margin unless told otherwise', () => {
+  const key = new KeyMachine({ quotas: ['2/s'], breaker: null, seed: '1' });
+  assert.equal(key.marginNs, 150_000);
+  key.commit(1, 0);
+  assert.equal(key.readyAt(1, 0), 500 * MS + 150_000);
+  key.free();
+  const fixed = new KeyMachine({ quotas: ['2/s'], margin: { initialNs: 1000, floorNs: 1000 } });
+  assert.equal(fixed.marginNs, 1000);
+  fixed.free();
+  assert.throws(() => new KeyMachine({ margin: { initialNs: 10, floorNs: 20 } }), RangeError);
+});
+
 test('KeyMachine learns from a response and probes an unknown key', () => {
   const key = new KeyMachine({ seed: '0', pauseJitterMaxNs: 0 });
   assert.equal(key.source, 'none');
@@ -58,7 +71,7 @@ test('KeyMachine learns from a response and probes an unknown key', () => {
   const answer = Attempt.response(200, policy, WALL, key.maxWaitNs);
   assert.equal(answer.kind, 'response');
   assert.equal(answer.status, 200);
-  const learned = key.onResponse(answer, 100 * MS);
+  const learned = key.onResponse(answer, 0, 100 * MS);
   assert.deepEqual(learned, { replan: true, learned: true, pausedUntil: null });
   assert.equal(key.maySend(), true);
   assert.equal(key.source, 'learned');

@@ -198,7 +198,7 @@ test('headers: the same shapes accepted, and the same errors, in interpretRespon
   for (const [what, headers] of Object.entries(shapes)) {
     assert.equal(interpretResponse(429, headers, { wallMs: WALL }).afterMs, 5000, what);
     const key = new KeyMachine({ learn: true, breaker: null, pauseJitterMaxNs: 0, seed: '1' });
-    const changed = key.onResponse(Attempt.response(429, headers, WALL, 600e9), 0);
+    const changed = key.onResponse(Attempt.response(429, headers, WALL, 600e9), 0, 0);
     assert.equal(changed.pausedUntil, 5e9, what);
   }
   for (const none of [undefined, null, []]) {

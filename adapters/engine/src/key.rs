@@ -96,6 +96,9 @@ pub struct KeySnapshot {
     pub queued: usize,
     /// Requests in flight.
     pub in_flight: u32,
+    /// The safety margin each admission's spacing carries now (zero without one; see
+    /// [`headway_core::key::MarginPolicy`]).
+    pub margin: Duration,
 }
 
 /// One queued acquisition.
@@ -350,6 +353,7 @@ impl Key {
             paused_for: Duration::from_nanos(st.machine.paused_until().saturating_sub(now)),
             queued: st.queue.len(),
             in_flight: st.machine.in_flight(),
+            margin: Duration::from_nanos(st.machine.margin_ns().into()),
         }
     }
 

@@ -238,6 +238,8 @@ fn the_default_margin_spaces_a_strict_quota_and_a_429_widens_it() {
         "{times:?}"
     );
     assert!(times[5] > times[4], "{times:?}");
+    // The margin in force shows in the key's snapshot.
+    assert_eq!(c.stats().keys[0].1.margin, Duration::from_micros(300));
 }
 
 /// A breaker that opens after three consecutive failures, for ten seconds.
