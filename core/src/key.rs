@@ -22,7 +22,8 @@
 //! already keeps the client within (no higher rate, no larger burst than the learned window
 //! allows) is not installed, so it cannot take a configured burst away. Without either,
 //! `remaining`/`reset` give a pacing tier that spreads what is left over what is left of the
-//! window.
+//! window, and a server that answers nothing but bare 429s has its rate found from them
+//! (additive increase, multiplicative decrease).
 //!
 //! ```
 //! use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy};
@@ -48,6 +49,21 @@ use crate::feedback::{Interpretation, Verdict};
 use crate::gcra::{plan, Impossible};
 use crate::quota::Quota;
 use crate::tiers::{Schedule, TiersError, MAX_TIERS};
+
+/// The slowest rate rejections alone can teach: one request a minute.
+const DISCOVERED_MAX_INTERVAL_NS: u64 = 60 * crate::NANOS_PER_SEC;
+
+/// Whether a key has heard from its server, and whether it is sending one request to find
+/// out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contact {
+    /// Nothing heard yet.
+    Unheard,
+    /// Nothing heard yet, and one request at a time until something is.
+    Probing,
+    /// A response or a failure came back.
+    Heard,
+}
 
 /// One tier of a key: a quota and its theoretical arrival time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,8 +321,9 @@ pub struct KeyMachine<B: TierBuf = InlineTiers> {
     configured: u8,
     learned: u8,
     pacing: bool,
-    probing: bool,
-    heard: bool,
+    /// The pacing tier was discovered from bare 429s (no header says anything).
+    discovered: bool,
+    contact: Contact,
     learn: bool,
     in_flight: u32,
     max_in_flight: u32,
@@ -353,8 +370,8 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             configured: configured.len() as u8,
             learned: 0,
             pacing: false,
-            probing: false,
-            heard: false,
+            discovered: false,
+            contact: Contact::Unheard,
             learn: policy.learn,
             in_flight: 0,
             max_in_flight: policy.max_in_flight.unwrap_or(u32::MAX),
@@ -457,7 +474,11 @@ impl<B: TierBuf> KeyMachine<B> {
 
     /// True when the in-flight cap leaves room (one at a time while probing).
     pub fn may_send(&self) -> bool {
-        let cap = if self.probing { 1 } else { self.max_in_flight };
+        let cap = if self.contact == Contact::Probing {
+            1
+        } else {
+            self.max_in_flight
+        };
         self.in_flight < cap
     }
 
@@ -515,8 +536,10 @@ impl<B: TierBuf> KeyMachine<B> {
     /// request, whose way there (a new connection) is the slowest of all, so the second
     /// cannot land early behind it.
     pub fn probe_if_unknown(&mut self) {
-        if !self.heard && (self.learn && !self.has_quota() || self.margin_ns > 0) {
-            self.probing = true;
+        if self.contact == Contact::Unheard
+            && (self.learn && !self.has_quota() || self.margin_ns > 0)
+        {
+            self.contact = Contact::Probing;
         }
     }
 
@@ -543,7 +566,9 @@ impl<B: TierBuf> KeyMachine<B> {
     ///   server's whole wait.
     ///
     /// Without a known quota the headers are all there is: `remaining` is spread over
-    /// `reset` as a pacing tier.
+    /// `reset` as a pacing tier. A server that says nothing at all (no window, no
+    /// `Retry-After`) but 429 teaches a rate by its rejections instead, as the pacing tier:
+    /// halved by a 429, raised by a 32nd every 16 successes in a row.
     ///
     /// `sent_at` is when the request was admitted. A response proves that the server had
     /// the request by `now`: if no request was admitted since, and the response took longer
@@ -568,6 +593,9 @@ impl<B: TierBuf> KeyMachine<B> {
         }
         let has_quota = self.has_quota();
         let success = (200..300).contains(&interp.status);
+        if success {
+            self.streak = self.streak.saturating_add(1);
+        }
         if let Some(m) = policy.margin {
             self.adapt_margin(&m, interp.status, has_quota);
         }
@@ -594,12 +622,29 @@ impl<B: TierBuf> KeyMachine<B> {
             changed.paused_until = p.paused_until;
         }
         if self.learn {
-            let pacing = match (has_quota, fb.remaining, fb.reset_ns) {
+            let said = match (has_quota, fb.remaining, fb.reset_ns) {
                 (false, Some(r), Some(t)) if r > 0 && t > 0 => {
                     Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
                 }
                 _ => None,
             };
+            // Nothing but the status: no window, no Retry-After (a pause says when to come
+            // back; discovery is for a server that says nothing at all).
+            let silent =
+                fb.remaining.is_none() && fb.reset_ns.is_none() && fb.retry_after_ns.is_none();
+            let pacing = match said {
+                None if !has_quota && silent => self.discover(interp.status, sent_at, now),
+                said => {
+                    self.discovered = false;
+                    said
+                }
+            };
+            if let Some(q) = pacing.filter(|_| self.discovered && interp.status == 429) {
+                // A decrease drains what is in flight for one new interval.
+                let p = self.pause_until(now.saturating_add(q.emission_interval_ns()));
+                changed.replan |= p.replan;
+                changed.paused_until = p.paused_until.or(changed.paused_until);
+            }
             if pacing != self.pacing_quota() {
                 let configured = self.configured_quotas();
                 let learned = self.learned_quotas();
@@ -671,6 +716,35 @@ impl<B: TierBuf> KeyMachine<B> {
         }
     }
 
+    /// The rate of a key whose server says nothing but 429, found from the rejections
+    /// themselves (additive increase, multiplicative decrease): a 429 halves the rate it was
+    /// sent at (the first one, the rate of the requests in flight over its round trip),
+    /// once per decrease, since the requests already on their way when the rate was halved
+    /// say nothing about the new one; every 16 successes in a row raise it by a 32nd. The
+    /// rate is the pacing tier, one request per interval; `None` while nothing was learned.
+    fn discover(&mut self, status: u16, sent_at: u64, now: u64) -> Option<Quota> {
+        let current = self.pacing_quota().filter(|_| self.discovered);
+        let interval = current.map(|q| q.emission_interval_ns());
+        let next = match (status, interval) {
+            (429, Some(t)) if sent_at < self.pause_until.saturating_sub(t) => t,
+            (429, Some(t)) => t.saturating_mul(2),
+            (429, None) => {
+                let rtt = now.saturating_sub(sent_at).max(1);
+                (rtt / u64::from(self.in_flight.saturating_add(1)))
+                    .max(1)
+                    .saturating_mul(2)
+            }
+            (200..=299, Some(t)) if self.streak % 16 == 0 => t - t / 33,
+            (_, Some(t)) => t,
+            (_, None) => return None,
+        };
+        if status == 429 {
+            self.streak = 0;
+        }
+        self.discovered = true;
+        Quota::from_nanos(1, next.clamp(1, DISCOVERED_MAX_INTERVAL_NS)).ok()
+    }
+
     /// Widens the margin on a 429 while the quota is known, narrows it after a run of
     /// successes; see [`MarginPolicy`].
     fn adapt_margin(&mut self, m: &MarginPolicy, status: u16, has_quota: bool) {
@@ -680,20 +754,16 @@ impl<B: TierBuf> KeyMachine<B> {
                 .saturating_mul(2)
                 .clamp(m.floor_ns.max(1), m.max_ns);
             self.streak = 0;
-        } else if (200..300).contains(&status) {
-            self.streak = self.streak.saturating_add(1);
-            if self.streak >= m.narrow_after {
-                self.streak = 0;
-                self.margin_ns = (self.margin_ns - self.margin_ns / 8).max(m.floor_ns);
-            }
+        } else if (200..300).contains(&status) && self.streak >= m.narrow_after {
+            self.streak = 0;
+            self.margin_ns = (self.margin_ns - self.margin_ns / 8).max(m.floor_ns);
         }
     }
 
     fn heard_from_server(&mut self) -> Changed {
-        self.heard = true;
-        let was_probing = core::mem::replace(&mut self.probing, false);
+        let was = core::mem::replace(&mut self.contact, Contact::Heard);
         Changed {
-            replan: was_probing,
+            replan: was == Contact::Probing,
             ..Changed::default()
         }
     }
@@ -878,6 +948,31 @@ mod tests {
         let mut unknown: KeyMachine = KeyMachine::new(&[], &policy).unwrap();
         answer_with(&mut unknown, 429, &[], 0, &policy);
         assert_eq!(unknown.margin_ns(), 200_000);
+    }
+
+    #[test]
+    fn a_discovered_rate_rises_by_a_32nd_every_16_successes() {
+        let policy = exact();
+        let mut key: KeyMachine = KeyMachine::new(&[], &policy).unwrap();
+        key.commit(1, 0);
+        key.release();
+        let none: &[(&str, &str)] = &[];
+        let bare = |status| interpret(status, none, 0, &Options::default());
+        let mut rng = SplitMix64::new(0);
+        let interval = |k: &KeyMachine| k.quotas().next().map(|q| q.emission_interval_ns());
+        // A bare 429, 33 ms after its send, nothing else in flight: 2 x 33 ms per request.
+        key.on_response(&bare(429), 0, 33 * MS, &policy, &mut rng);
+        assert_eq!(interval(&key), Some(66 * MS));
+        assert_eq!(key.source(), QuotaSource::Learned);
+        for _ in 0..15 {
+            key.on_response(&bare(200), 0, 33 * MS, &policy, &mut rng);
+        }
+        assert_eq!(interval(&key), Some(66 * MS), "not before 16 successes");
+        key.on_response(&bare(200), 0, 33 * MS, &policy, &mut rng);
+        assert_eq!(interval(&key), Some(64 * MS));
+        // A response that says something (here a Retry-After) ends the discovery.
+        answer(&mut key, &[("Retry-After", "1")], 0);
+        assert_eq!(interval(&key), None);
     }
 
     #[test]
