@@ -645,6 +645,12 @@ def workloads(quick):
         "n": n, "tiers": [], "ideal_s": ideal_fixed_window(n, 100, 2.0),
         "peers": UNKNOWN_RATE, "mode": "seq",
     })
+    wls.append({
+        "id": "bare-429",
+        "title": "Bare 429s only: no rate-limit headers, no Retry-After (GCRA 100 r/s, burst 1)",
+        "route": gcra_route(100, retry_after="none"), "n": n, "tiers": [],
+        "ideal_s": ideal_gcra(n, [(100, 1.0, 1)]), "peers": UNKNOWN_RATE, "mode": "seq",
+    })
     n = scale(600)
     wls.append({
         "id": "outage",
@@ -1249,7 +1255,7 @@ def write_report(path, raw, rendered_from=None):
             continue
         L += workload_section(wl, res, settings)
         L += highlights(wl, res)
-        if wl["id"] in ("ietf08", "xrl-epoch"):
+        if wl["id"] in ("ietf08", "xrl-epoch", "bare-429"):
             L += not_run_note(res)
     L += cpu_section(all_results, wls)
 
