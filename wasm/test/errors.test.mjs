@@ -16,16 +16,7 @@ import {
 } from '../pkg/index.js';
 import { FakeClock } from './fake-clock.mjs';
 import { stubFetch } from './stub-fetch.mjs';
-
-/** What `f()` threw or rejected with (it must do one of them). */
-async function caught(f) {
-  try {
-    await f();
-  } catch (e) {
-    return e;
-  }
-  assert.fail('neither threw nor rejected');
-}
+import { caught } from './caught.mjs';
 
 /** Asserts `e` is exactly an instance of `Class` whose chain is `bases`, with `fields`. */
 function assertError(e, Class, bases, fields) {

@@ -17,18 +17,9 @@ import {
   ImpossibleError,
   interpretResponse,
 } from '../pkg/index.js';
+import { caught } from './caught.mjs';
 
 const WALL = 1767225600000;
-
-/** What `f()` threw or rejected with (it must do one of them). */
-async function caught(f) {
-  try {
-    await f();
-  } catch (e) {
-    return e;
-  }
-  assert.fail('neither threw nor rejected');
-}
 
 /** Asserts that every entry point of `entries` fails with `Class`, `kind` and `message`. */
 async function sameError(entries, Class, kind, message) {
