@@ -63,6 +63,10 @@ enum Contact {
     Probing,
     /// A response or a failure came back.
     Heard,
+    /// The latest response said the server has room for more than one request now
+    /// (`remaining` of 2 or more): it absorbs the jitter between send and arrival, so no
+    /// margin is needed.
+    HeardWithRoom,
 }
 
 /// One tier of a key: a quota and its theoretical arrival time.
@@ -235,7 +239,10 @@ impl Default for KeyPolicy {
 /// arrival, and the time from one to the other varies (scheduling, the connection pool, the
 /// network): against a server that tolerates no burst, two requests sent exactly one
 /// interval apart can arrive a little less than one interval apart and draw a 429. So each
-/// admission pushes every tier's schedule out by the margin as well. The margin adapts to
+/// admission pushes the schedule of every tier that tolerates no burst out by the margin as
+/// well; a tier with a burst absorbs the jitter itself and goes exactly on its quota, and so
+/// does every tier while the server's latest success said it has room for more than one
+/// request (`remaining` of 2 or more). The margin adapts to
 /// what the server says: a 429 on a key whose quota is known (the client was on schedule,
 /// so the quota is right and the spacing was not) doubles it, up to `max_ns`; every
 /// `narrow_after` successes in a row take an eighth off it, down to `floor_ns`.
@@ -417,8 +424,18 @@ impl<B: TierBuf> KeyMachine<B> {
         self.in_flight
     }
 
-    /// The safety margin added to every admission's spacing now, in nanoseconds (0 without
-    /// a [`MarginPolicy`]).
+    /// What an admission adds to `tier`'s spacing beyond its interval: the margin on a tier
+    /// that tolerates no burst, nothing on one that does (it absorbs the jitter itself).
+    fn margin_of(&self, tier: &Tier) -> u64 {
+        if tier.timing().1 == 0 && self.contact != Contact::HeardWithRoom {
+            u64::from(self.margin_ns)
+        } else {
+            0
+        }
+    }
+
+    /// The safety margin added to the spacing of every tier that tolerates no burst, in
+    /// nanoseconds (0 without a [`MarginPolicy`]).
     pub fn margin_ns(&self) -> u32 {
         self.margin_ns
     }
@@ -450,10 +467,9 @@ impl<B: TierBuf> KeyMachine<B> {
     /// turn, admitting them on `schedule` then.
     pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
         let at = self.earliest(schedule, n, now)?;
-        let margin = u64::from(self.margin_ns);
         for (i, tier) in self.tiers.tiers().iter().enumerate() {
             let new_tat = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
-            schedule.tats[i] = new_tat.saturating_add(margin);
+            schedule.tats[i] = new_tat.saturating_add(self.margin_of(tier));
         }
         Ok(at)
     }
@@ -487,9 +503,14 @@ impl<B: TierBuf> KeyMachine<B> {
     /// still charges every tier as if at `now`. Each tier's schedule moves by the cells'
     /// intervals plus the key's safety margin ([`MarginPolicy`]).
     pub fn commit(&mut self, n: u32, now: u64) {
-        let margin = u64::from(self.margin_ns);
+        let margin = match self.contact {
+            Contact::HeardWithRoom => 0,
+            _ => u64::from(self.margin_ns),
+        };
         for tier in self.tiers.tiers_mut() {
-            let (t_ns, _) = tier.timing();
+            let (t_ns, tau_ns) = tier.timing();
+            // A tier that tolerates a burst absorbs the jitter itself.
+            let margin = if tau_ns == 0 { margin } else { 0 };
             let cells = u64::from(n).saturating_mul(t_ns).saturating_add(margin);
             tier.tat = tier.tat.max(now).saturating_add(cells);
         }
@@ -584,8 +605,15 @@ impl<B: TierBuf> KeyMachine<B> {
         policy: &KeyPolicy,
         rng: &mut SplitMix64,
     ) -> Changed {
-        self.bound_by_response(sent_at, now, policy.margin.as_ref());
+        let room = (200..300).contains(&interp.status)
+            && interp.feedback.remaining.is_some_and(|r| r >= 2);
+        // With room at the server, nothing lands early: the margin has nothing to cover.
+        let margin = policy.margin.as_ref().filter(|_| !room);
+        self.bound_by_response(sent_at, now, margin);
         let mut changed = self.heard_from_server();
+        if room {
+            self.contact = Contact::HeardWithRoom;
+        }
         let fb = &interp.feedback;
         if self.learn && !fb.policies.is_empty() && self.set_learned(interp, now) {
             changed.replan = true;
@@ -711,8 +739,10 @@ impl<B: TierBuf> KeyMachine<B> {
             return;
         }
         for tier in self.tiers.tiers_mut() {
-            let (t_ns, _) = tier.timing();
-            tier.tat = tier.tat.saturating_add(late.min(t_ns));
+            let (t_ns, tau_ns) = tier.timing();
+            if tau_ns == 0 {
+                tier.tat = tier.tat.saturating_add(late.min(t_ns));
+            }
         }
     }
 
