@@ -239,10 +239,11 @@ impl Default for KeyPolicy {
 /// arrival, and the time from one to the other varies (scheduling, the connection pool, the
 /// network): against a server that tolerates no burst, two requests sent exactly one
 /// interval apart can arrive a little less than one interval apart and draw a 429. So each
-/// admission pushes the schedule of every tier that tolerates no burst out by the margin as
-/// well; a tier with a burst absorbs the jitter itself and goes exactly on its quota, and so
-/// does every tier while the server's latest success said it has room for more than one
-/// request (`remaining` of 2 or more). The margin adapts to
+/// admission that leaves a tier with no request to spare (always, on a tier that tolerates no
+/// burst) pushes that tier's schedule out by the margin as well; a tier with room absorbs
+/// the jitter itself and goes exactly on its quota, and so does every tier while the
+/// server's latest success said it has room for more than one request (`remaining` of 2 or
+/// more). The margin adapts to
 /// what the server says: a 429 on a key whose quota is known (the client was on schedule,
 /// so the quota is right and the spacing was not) doubles it, up to `max_ns`; every
 /// `narrow_after` successes in a row take an eighth off it, down to `floor_ns`.
@@ -424,10 +425,12 @@ impl<B: TierBuf> KeyMachine<B> {
         self.in_flight
     }
 
-    /// What an admission adds to `tier`'s spacing beyond its interval: the margin on a tier
-    /// that tolerates no burst, nothing on one that does (it absorbs the jitter itself).
-    fn margin_of(&self, tier: &Tier) -> u64 {
-        if tier.timing().1 == 0 && self.contact != Contact::HeardWithRoom {
+    /// What an admission at `at` that moved `tier`'s schedule to `new_tat` adds beyond its
+    /// interval: the margin when the admission left the tier with no request to spare (a
+    /// tier with room absorbs the jitter itself), unless the server reports room.
+    fn margin_of(&self, tier: &Tier, new_tat: u64, at: u64) -> u64 {
+        let exhausted = new_tat.saturating_sub(tier.timing().1) > at;
+        if exhausted && self.contact != Contact::HeardWithRoom {
             u64::from(self.margin_ns)
         } else {
             0
@@ -469,7 +472,7 @@ impl<B: TierBuf> KeyMachine<B> {
         let at = self.earliest(schedule, n, now)?;
         for (i, tier) in self.tiers.tiers().iter().enumerate() {
             let new_tat = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
-            schedule.tats[i] = new_tat.saturating_add(self.margin_of(tier));
+            schedule.tats[i] = new_tat.saturating_add(self.margin_of(tier, new_tat, at));
         }
         Ok(at)
     }
@@ -509,10 +512,13 @@ impl<B: TierBuf> KeyMachine<B> {
         };
         for tier in self.tiers.tiers_mut() {
             let (t_ns, tau_ns) = tier.timing();
-            // A tier that tolerates a burst absorbs the jitter itself.
-            let margin = if tau_ns == 0 { margin } else { 0 };
-            let cells = u64::from(n).saturating_mul(t_ns).saturating_add(margin);
-            tier.tat = tier.tat.max(now).saturating_add(cells);
+            let tat = tier
+                .tat
+                .max(now)
+                .saturating_add(u64::from(n).saturating_mul(t_ns));
+            // A tier left with a request to spare absorbs the jitter itself.
+            let exhausted = tat.saturating_sub(tau_ns) > now;
+            tier.tat = tat.saturating_add(if exhausted { margin } else { 0 });
         }
         self.last_commit = now;
         self.in_flight = self.in_flight.saturating_add(1);
@@ -740,7 +746,8 @@ impl<B: TierBuf> KeyMachine<B> {
         }
         for tier in self.tiers.tiers_mut() {
             let (t_ns, tau_ns) = tier.timing();
-            if tau_ns == 0 {
+            // Only a tier with no request to spare can be overrun by a late arrival.
+            if tier.tat.saturating_sub(tau_ns) > now {
                 tier.tat = tier.tat.saturating_add(late.min(t_ns));
             }
         }
