@@ -1331,8 +1331,8 @@ def reading_notes(all_results, wls):
 
     # Coming back after the pause.
     text = ("- **Coming back after a pause.** Peers retry the instant `Retry-After` ends; Headway "
-            "adds up to a tenth of the pause in jitter, so that many clients paused together do "
-            "not return in the same instant; with one client this is pure delay.")
+            "adds up to a 32nd of the pause in jitter, at most 25 ms, so that many clients paused "
+            "together do not return in the same instant; with one client this is a short delay.")
     back = {}
     if outage:
         for r in ran(res["outage"]):

@@ -18,7 +18,7 @@ DEFAULT_PEERS = ["headway-rust", "headway-cli", "headway-npm"]
 
 
 def rows(raw, peers):
-    """{(workload, peer): (ratio or None, rejected, ok, n)} of one run."""
+    """{(workload, peer): (ratio or None on a timeout, rejected, completed or admitted, n)}."""
     ideal = {w["id"]: w["ideal_s"] for w in raw["workloads"]}
     out = {}
     for wid, results in raw["results"].items():
@@ -27,14 +27,16 @@ def rows(raw, peers):
                 continue
             e = r.get("elapsed_s")
             ratio = None if r.get("timeout") or not e or not ideal.get(wid) else e / ideal[wid]
-            out[(wid, r["peer"])] = (ratio, r.get("rejected", 0), r.get("ok", 0), r.get("n", 0))
+            done = r.get("admitted", 0) if r.get("timeout") else r.get("ok", 0)
+            out[(wid, r["peer"])] = (ratio, r.get("rejected", 0), done, r.get("n", 0))
     return out
 
 
 def fmt(cell):
     ratio, rejected, ok, n = cell
-    shown = "timeout" if ratio is None else f"{ratio:.2f}x"
-    return f"{shown}, {rejected} 429s, {ok}/{n}"
+    if ratio is None:
+        return f"timeout, {rejected} 429s, {ok}/{n} admitted"
+    return f"{ratio:.2f}x, {rejected} 429s, {ok}/{n}"
 
 
 def main(argv):
