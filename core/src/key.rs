@@ -425,20 +425,16 @@ impl<B: TierBuf> KeyMachine<B> {
         self.in_flight
     }
 
-    /// What an admission at `at` that moved `tier`'s schedule to `new_tat` adds beyond its
-    /// interval: the margin when the admission left the tier with no request to spare (a
-    /// tier with room absorbs the jitter itself), unless the server reports room.
-    fn margin_of(&self, tier: &Tier, new_tat: u64, at: u64) -> u64 {
-        let exhausted = new_tat.saturating_sub(tier.timing().1) > at;
-        if exhausted && self.contact != Contact::HeardWithRoom {
-            u64::from(self.margin_ns)
-        } else {
-            0
+    /// The margin an admission may add now: none while the server reports room.
+    fn margin_now(&self) -> u64 {
+        match self.contact {
+            Contact::HeardWithRoom => 0,
+            _ => u64::from(self.margin_ns),
         }
     }
 
-    /// The safety margin added to the spacing of every tier that tolerates no burst, in
-    /// nanoseconds (0 without a [`MarginPolicy`]).
+    /// The safety margin added to the spacing of a tier that an admission leaves with no
+    /// request to spare, in nanoseconds (0 without a [`MarginPolicy`]).
     pub fn margin_ns(&self) -> u32 {
         self.margin_ns
     }
@@ -470,9 +466,10 @@ impl<B: TierBuf> KeyMachine<B> {
     /// turn, admitting them on `schedule` then.
     pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
         let at = self.earliest(schedule, n, now)?;
+        let margin = self.margin_now();
         for (i, tier) in self.tiers.tiers().iter().enumerate() {
             let new_tat = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
-            schedule.tats[i] = new_tat.saturating_add(self.margin_of(tier, new_tat, at));
+            schedule.tats[i] = with_margin(new_tat, tier.timing().1, at, margin);
         }
         Ok(at)
     }
@@ -506,19 +503,14 @@ impl<B: TierBuf> KeyMachine<B> {
     /// still charges every tier as if at `now`. Each tier's schedule moves by the cells'
     /// intervals plus the key's safety margin ([`MarginPolicy`]).
     pub fn commit(&mut self, n: u32, now: u64) {
-        let margin = match self.contact {
-            Contact::HeardWithRoom => 0,
-            _ => u64::from(self.margin_ns),
-        };
+        let margin = self.margin_now();
         for tier in self.tiers.tiers_mut() {
             let (t_ns, tau_ns) = tier.timing();
             let tat = tier
                 .tat
                 .max(now)
                 .saturating_add(u64::from(n).saturating_mul(t_ns));
-            // A tier left with a request to spare absorbs the jitter itself.
-            let exhausted = tat.saturating_sub(tau_ns) > now;
-            tier.tat = tat.saturating_add(if exhausted { margin } else { 0 });
+            tier.tat = with_margin(tat, tau_ns, now, margin);
         }
         self.last_commit = now;
         self.in_flight = self.in_flight.saturating_add(1);
@@ -875,6 +867,17 @@ impl<B: TierBuf> KeyMachine<B> {
         self.configured = configured.len().min(all.len) as u8;
         self.learned = learned.len().min(all.len - usize::from(self.configured)) as u8;
         self.pacing = pacing.is_some() && all.len > usize::from(self.configured + self.learned);
+    }
+}
+
+/// A tier's schedule `new_tat` after an admission at `at`, plus `margin` when the admission
+/// left the tier (tolerance `tau_ns`) with no request to spare; a tier with one to spare
+/// absorbs the jitter itself.
+fn with_margin(new_tat: u64, tau_ns: u64, at: u64, margin: u64) -> u64 {
+    if new_tat.saturating_sub(tau_ns) > at {
+        new_tat.saturating_add(margin)
+    } else {
+        new_tat
     }
 }
 
