@@ -360,6 +360,26 @@ impl CircuitBreaker {
         }
     }
 
+    /// Gives back the probe `permit` unsent: the breaker is half-open with no probe out
+    /// again, so the next [`CircuitBreaker::acquire`] becomes the probe. Returns `false`,
+    /// changing nothing, for a permit that is not the current probe.
+    ///
+    /// ```
+    /// use headway_core::breaker::{BreakerState, CircuitBreaker};
+    ///
+    /// let b = CircuitBreaker::new(1, 10_000).unwrap();
+    /// let p = b.acquire(0).unwrap();
+    /// b.on_failure(p, 0);
+    /// let probe = b.acquire(10_000).unwrap();
+    /// assert!(b.release_probe(probe));
+    /// assert_eq!(b.state(10_000), BreakerState::HalfOpen { probe_in_flight: false });
+    /// assert!(b.acquire(10_000).unwrap().is_probe());
+    /// ```
+    pub fn release_probe(&self, permit: Permit) -> bool {
+        // Open until the start of the timeline: a probe is due at once.
+        permit.probe && self.end_probe(permit, Word::Open { until_us: 0 }.encode())
+    }
+
     /// Ends the half-open state of the probe `permit` with `next` (closed or open again);
     /// `false`, changing nothing, if the probe is stale (the word has moved on since).
     fn end_probe(&self, permit: Permit, next: u64) -> bool {

@@ -14,6 +14,9 @@
 //!   in-flight slot; [`KeyMachine::release`] gives the slot back;
 //! - [`KeyMachine::on_response`] and [`KeyMachine::on_failure`]: what came back, with the
 //!   core's [`Interpretation`], teaches quotas, pauses the key, and paces it;
+//! - [`KeyMachine::plan_waiter`], [`KeyMachine::turn`] and [`KeyMachine::report`]: the turns
+//!   of a FIFO queue of waiters in front of the key, the key's circuit breaker among them
+//!   (see [`Turn`]);
 //! - [`KeyMachine::breaker`]: the key's circuit breaker.
 //!
 //! The quotas in force are the configured ones *and* the learned ones (from
@@ -49,6 +52,9 @@ use crate::feedback::{Interpretation, Verdict};
 use crate::gcra::{plan, Impossible};
 use crate::quota::Quota;
 use crate::tiers::{Schedule, TiersError, MAX_TIERS};
+
+mod turn;
+pub use turn::{Refused, Turn, Waiter};
 
 /// The slowest rate rejections alone can teach: one request a minute.
 const DISCOVERED_MAX_INTERVAL_NS: u64 = 60 * crate::NANOS_PER_SEC;
@@ -314,7 +320,8 @@ impl core::fmt::Display for KeyError {
 /// What an event changed, for the driver: wake waiters to plan again, log a lesson.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Changed {
-    /// The rate plan changed (quotas, pacing, pause, probe ended): waiters must plan again.
+    /// The rate plan changed (quotas, pacing, pause, probe ended, breaker closed or
+    /// opened): waiters must plan again.
     pub replan: bool,
     /// The quotas learned from the server changed.
     pub learned: bool,

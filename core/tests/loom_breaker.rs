@@ -124,3 +124,29 @@ fn probe_success_racing_a_stale_failure() {
         }
     });
 }
+
+/// The probe is given back unsent while another request asks to pass: that request is
+/// either rejected (it asked first) or becomes the next probe; never an ordinary permit, and
+/// at most one probe is out at the end.
+#[test]
+fn a_probe_given_back_lets_exactly_one_other_be_the_probe() {
+    loom::model(|| {
+        let breaker = Arc::new(opened());
+        let probe = breaker.acquire(SEC).unwrap();
+        let other = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.acquire(SEC).ok())
+        };
+        assert!(breaker.release_probe(probe));
+        let other = other.join().unwrap();
+        if let Some(permit) = other {
+            assert!(permit.is_probe());
+        }
+        assert_eq!(
+            breaker.state(SEC),
+            BreakerState::HalfOpen {
+                probe_in_flight: other.is_some()
+            }
+        );
+    });
+}

@@ -578,6 +578,37 @@ export declare class Schedule {
   free(): void;
 }
 
+/** One queued acquisition as a key plans it (see `KeyMachine.planWaiter` and `turn`). */
+export declare class Waiter {
+  /** A waiter for `n` cells queuing at `now` that accepts a turn up to `maxWaitNs` later. */
+  constructor(n: number, now: Nanos, maxWaitNs: Nanos);
+  /** The cells it asks for. */
+  readonly n: number;
+  /** When it queued. */
+  readonly queuedAt: Nanos;
+  /** The latest turn it accepts. */
+  readonly deadline: Nanos;
+  /** Frees the WebAssembly memory (otherwise done when garbage-collected). */
+  free(): void;
+}
+
+/** Why a key gives a waiter no turn. */
+export type Refusal =
+  | { kind: 'impossible'; burst: number }
+  | { kind: 'wait_too_long'; waitNs: Nanos }
+  | { kind: 'circuit_open'; retryInNs: Nanos };
+
+/**
+ * What a waiter does, from `KeyMachine.turn` (all four) or `planWaiter` (`at` or `refused`):
+ * go now (committed; `probe` is the breaker's permit to `report` with, or null), sleep until
+ * `at`, wait for an in-flight slot, or fail.
+ */
+export type WaiterTurn =
+  | { turn: 'go'; probe: BreakerPermit | null; lateNs: Nanos }
+  | { turn: 'at'; at: Nanos }
+  | { turn: 'blocked' }
+  | { turn: 'refused'; refused: Refusal };
+
 /** The options of `new KeyMachine(options)`; every field is optional. */
 export interface KeyMachineOptions {
   /** Configured quotas (default none: the key learns from its server). At most 8 tiers in all. */
@@ -610,6 +641,8 @@ export interface KeyMachineOptions {
  * in-flight count and cap, and the circuit breaker. A scheduler asks when `n` cells may go
  * (`readyAt`, or `planOn` for requests queued behind others), checks `maySend`, `commit`s an
  * admission and `release`s it, and feeds back what came back (`onResponse`, `onFailure`).
+ * A FIFO queue in front of the key asks `planWaiter` for each waiter's turn and `turn` for
+ * its head's, which take the circuit breaker into account, and `report`s each outcome.
  * Configured and learned quotas both apply, so the stricter paces the key.
  *
  * @example
@@ -633,6 +666,22 @@ export declare class KeyMachine {
    * them. Throws {@link ImpossibleError}.
    */
   planOn(schedule: Schedule, n: number, now: Nanos): Nanos;
+  /**
+   * Plans `waiter`'s turn behind everything planned on `schedule`, which is advanced past
+   * it; a refused waiter leaves `schedule` as it was. No turn comes while the breaker is open.
+   */
+  planWaiter(schedule: Schedule, waiter: Waiter, now: Nanos): WaiterTurn;
+  /**
+   * What the head of the queue does at `now`: `go` (its cells and an in-flight slot taken),
+   * `at` a later time, `blocked` until a request ends, or `refused`. `takeSlot`, if given,
+   * is asked last for a slot of the caller's own; false blocks the waiter.
+   */
+  turn(waiter: Waiter, now: Nanos, takeSlot?: () => boolean): WaiterTurn;
+  /**
+   * The outcome of a request admitted with `probe` (a `go` turn's, or null): the breaker
+   * hears it; `replan` when that closed or opened it. The permit is consumed.
+   */
+  report(probe: BreakerPermit | null, attempt: Attempt, now: Nanos): Changed;
   /** True when the in-flight cap leaves room (one at a time while an unknown key is probed). */
   maySend(): boolean;
   /** Admits `n` cells at `now` and takes an in-flight slot (check `readyAt` first). */

@@ -23,6 +23,7 @@ import init, {
   Attempt,
   RetryBudget,
   Schedule,
+  Waiter,
   breakerSuccess,
   isIdempotent,
 } from './headway_wasm.js';
@@ -61,6 +62,7 @@ export {
   Attempt,
   RetryBudget,
   Schedule,
+  Waiter,
   breakerSuccess,
   isIdempotent,
 };

@@ -248,10 +248,21 @@ fn too_long(wait: Duration, attempts: f64) -> JsValue {
     RateLimitError::new(&message.0, &fields).into()
 }
 
+/// A `CircuitOpenError` with a probe due in `retry_in`.
+fn circuit_open(retry_in: Duration, attempts: f64) -> JsValue {
+    let ms = ms_up(retry_in);
+    let message = Text::new("circuit open: the server kept failing; next try in ")
+        .n(ms)
+        .s(" ms");
+    let fields = fields(&[("retryAfterMs", ms), ("attempts", attempts)]);
+    CircuitOpenError::new(&message.0, &fields).into()
+}
+
 /// The error of a failed acquisition.
 pub(crate) fn acquire_error(e: AcquireError) -> JsValue {
     match e {
         AcquireError::WaitTooLong { wait } => too_long(wait, 0.0),
+        AcquireError::CircuitOpen { retry_in } => circuit_open(retry_in, 0.0),
         AcquireError::Impossible(i) => impossible_error(i),
     }
 }
@@ -269,14 +280,7 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
             TimeoutError::new(&message.0, &fields).into()
         }
         ClientError::WaitTooLong { wait, .. } => too_long(wait, attempts),
-        ClientError::CircuitOpen { retry_in } => {
-            let ms = ms_up(retry_in);
-            let message = Text::new("circuit open: the server kept failing; next try in ")
-                .n(ms)
-                .s(" ms");
-            let fields = fields(&[("retryAfterMs", ms), ("attempts", attempts)]);
-            CircuitOpenError::new(&message.0, &fields).into()
-        }
+        ClientError::CircuitOpen { retry_in } => circuit_open(retry_in, attempts),
         ClientError::Impossible(i) => impossible_error(i),
     }
 }

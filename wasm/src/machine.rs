@@ -12,7 +12,7 @@ use headway_core::backoff::SplitMix64;
 use headway_core::call::{self, Step, Why};
 use headway_core::feedback::{interpret, Interpretation, Options};
 use headway_core::key::{
-    self, BreakerPolicy, Changed, InlineTiers, KeyPolicy, MarginPolicy, QuotaSource,
+    self, BreakerPolicy, Changed, InlineTiers, KeyPolicy, MarginPolicy, QuotaSource, Refused, Turn,
 };
 use headway_core::Quota;
 use js_sys::{Array, Object};
@@ -35,6 +35,51 @@ fn changed(c: Changed) -> Object {
         c.paused_until
             .map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64)),
     );
+    o
+}
+
+/// `{ kind: "impossible", burst }`, `{ kind: "wait_too_long", waitNs }` or
+/// `{ kind: "circuit_open", retryInNs }`: why a waiter gets no turn.
+fn refusal(r: Refused) -> Object {
+    let o = Object::new();
+    match r {
+        Refused::Impossible(i) => {
+            set(&o, "kind", "impossible");
+            set(&o, "burst", i.burst);
+        }
+        Refused::WaitTooLong { wait_ns } => {
+            set(&o, "kind", "wait_too_long");
+            set(&o, "waitNs", wait_ns as f64);
+        }
+        Refused::CircuitOpen { retry_in_ns } => {
+            set(&o, "kind", "circuit_open");
+            set(&o, "retryInNs", retry_in_ns as f64);
+        }
+    }
+    o
+}
+
+/// `{ turn: "go", probe, lateNs }`, `{ turn: "at", at }`, `{ turn: "blocked" }` or
+/// `{ turn: "refused", refused }`.
+fn turn(t: Turn) -> Object {
+    let o = Object::new();
+    match t {
+        Turn::Go { probe, late_ns } => {
+            set(&o, "turn", "go");
+            let probe = probe.map_or(JsValue::NULL, |permit| BreakerPermit { permit }.into());
+            set(&o, "probe", probe);
+            set(&o, "lateNs", late_ns as f64);
+        }
+        Turn::At(at) => {
+            set(&o, "turn", "at");
+            set(&o, "at", at as f64);
+        }
+        Turn::Blocked => set(&o, "turn", "blocked"),
+        Turn::Refused(r) => {
+            set(&o, "turn", "refused");
+            set(&o, "refused", refusal(r));
+        }
+    }
     o
 }
 
@@ -277,6 +322,45 @@ impl Schedule {
     }
 }
 
+/// One queued acquisition as a key plans it: its cells, when it queued and the latest turn
+/// it accepts.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy)]
+pub struct Waiter {
+    waiter: key::Waiter,
+}
+
+#[wasm_bindgen]
+impl Waiter {
+    /// A waiter for `n` cells queuing at `now` that accepts a turn up to `maxWaitNs` later.
+    #[wasm_bindgen(constructor)]
+    pub fn new(n: &JsValue, now: f64, max_wait_ns: f64) -> Result<Waiter, JsValue> {
+        let (n, now) = (weight(n)?, to_u64(now, "now")?);
+        let max_wait_ns = to_u64(max_wait_ns, "maxWaitNs")?;
+        Ok(Waiter {
+            waiter: key::Waiter::new(n, now, max_wait_ns),
+        })
+    }
+
+    /// The cells it asks for.
+    #[wasm_bindgen(getter)]
+    pub fn n(&self) -> u32 {
+        self.waiter.n
+    }
+
+    /// When it queued.
+    #[wasm_bindgen(getter, js_name = queuedAt)]
+    pub fn queued_at(&self) -> f64 {
+        self.waiter.queued_at as f64
+    }
+
+    /// The latest turn it accepts.
+    #[wasm_bindgen(getter)]
+    pub fn deadline(&self) -> f64 {
+        self.waiter.deadline as f64
+    }
+}
+
 /// One key's state and decisions; see `headway_core::key`.
 #[wasm_bindgen]
 #[derive(Debug)]
@@ -326,6 +410,67 @@ impl KeyMachine {
             .plan_on(&mut schedule.schedule, weight(n)?, to_u64(now, "now")?)
             .map(|t| t as f64)
             .map_err(impossible_error)
+    }
+
+    /// Plans `waiter`'s turn on `schedule` (behind every waiter planned on it before) and
+    /// admits it there: `{ turn: "at", at }`, or `{ turn: "refused", refused }` leaving
+    /// `schedule` as it was.
+    #[wasm_bindgen(js_name = planWaiter)]
+    pub fn plan_waiter(
+        &self,
+        schedule: &mut Schedule,
+        waiter: &Waiter,
+        now: f64,
+    ) -> Result<Object, JsValue> {
+        let now = to_u64(now, "now")?;
+        let planned = self
+            .machine
+            .plan_waiter(&mut schedule.schedule, &waiter.waiter, now);
+        Ok(turn(planned.map_or_else(Turn::Refused, Turn::At)))
+    }
+
+    /// What the head of the queue, `waiter`, does at `now`: `{ turn: "go", probe, lateNs }`
+    /// (committed: its cells and an in-flight slot are taken; `probe` is the breaker's
+    /// permit or `null`), `{ turn: "at", at }`, `{ turn: "blocked" }` (no in-flight slot) or
+    /// `{ turn: "refused", refused }`. `takeSlot`, if given, is asked last for a slot of the
+    /// caller's own and blocks the waiter by returning false.
+    pub fn turn(
+        &mut self,
+        waiter: &Waiter,
+        now: f64,
+        take_slot: Option<js_sys::Function>,
+    ) -> Result<Object, JsValue> {
+        let now = to_u64(now, "now")?;
+        let mut thrown = None;
+        let take = || match &take_slot {
+            None => true,
+            Some(f) => match f.call0(&JsValue::UNDEFINED) {
+                Ok(v) => v.is_truthy(),
+                Err(e) => {
+                    thrown = Some(e);
+                    false
+                }
+            },
+        };
+        let t = self.machine.turn(&waiter.waiter, now, take);
+        match thrown {
+            Some(e) => Err(e),
+            None => Ok(turn(t)),
+        }
+    }
+
+    /// The outcome of a request admitted with `probe` (a `go` turn's, possibly `null`):
+    /// the breaker hears it. Returns what changed (`replan` when the breaker closed or
+    /// opened).
+    pub fn report(
+        &mut self,
+        probe: Option<BreakerPermit>,
+        attempt: &Attempt,
+        now: f64,
+    ) -> Result<Object, JsValue> {
+        let now = to_u64(now, "now")?;
+        let probe = probe.map(|p| p.permit);
+        Ok(changed(self.machine.report(probe, attempt.core(), now)))
     }
 
     /// True when the in-flight cap leaves room (one at a time while probing).

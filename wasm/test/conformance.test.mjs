@@ -18,7 +18,7 @@ import {
   Call,
   Attempt,
   RetryBudget,
-  breakerSuccess,
+  Waiter,
 } from '../pkg/index.js';
 
 const dataDir = fileURLToPath(new URL('../../tests/conformance/data/', import.meta.url));
@@ -196,47 +196,36 @@ function runTrace(c) {
   const budget = r.budget
     ? new RetryBudget(r.budget.ratio_permille, r.budget.min_per_sec, r.budget.max)
     : null;
-  const queue = []; // { id, n, queuedAt, deadline }
-  const inFlight = []; // { id, permit }
+  const queue = []; // { id, waiter }
+  const inFlight = []; // { id, probe, sentAt }
   const calls = new Map(); // id -> { call, state: 'running' | 'over' | retry-from time }
   let now = 0;
   let admitted = [];
   let failed = [];
 
-  const fail = (f) => {
-    const s = calls.get(f.id);
+  const fail = (id, refused) => {
+    const s = calls.get(id);
     if (s) s.state = 'over';
+    const f = { id, kind: refused.kind };
+    if (refused.kind === 'wait_too_long') f.wait_ns = refused.waitNs;
+    else if (refused.kind === 'impossible') f.burst = refused.burst;
+    else f.retry_in_ns = refused.retryInNs;
     failed.push(f);
   };
-  const tooLong = (id, waitNs) => ({ id, kind: 'wait_too_long', wait_ns: waitNs });
-  const impossible = (id, e) => ({ id, kind: 'impossible', burst: e.burst });
-  const circuitOpen = (id, retryInNs) => ({ id, kind: 'circuit_open', retry_in_ns: retryInNs });
-
-  function admit(w) {
-    const answer = key.breakerAcquire(now);
-    if (answer !== null && !(answer instanceof BreakerPermit)) {
-      fail(circuitOpen(w.id, answer.retryInNs));
-      return;
-    }
-    key.commit(w.n, now);
-    admitted.push({ id: w.id, at: now });
-    inFlight.push({ id: w.id, permit: answer, sentAt: now });
-  }
 
   function pass(until) {
     while (queue.length > 0) {
       const head = queue[0];
-      const ready = orImpossible(() => key.readyAt(head.n, now));
-      if (ready.impossible) {
-        queue.shift();
-        fail(impossible(head.id, ready.impossible));
-      } else if (ready.value > now && ready.value > head.deadline) {
-        queue.shift();
-        fail(tooLong(head.id, ready.value - head.queuedAt));
-      } else if (ready.value <= until && key.maySend()) {
-        queue.shift();
-        now = ready.value;
-        admit(head);
+      const t = key.turn(head.waiter, now);
+      if (t.turn === 'go') {
+        queue.shift().waiter.free();
+        admitted.push({ id: head.id, at: now });
+        inFlight.push({ id: head.id, probe: t.probe, sentAt: now });
+      } else if (t.turn === 'refused') {
+        queue.shift().waiter.free();
+        fail(head.id, t.refused);
+      } else if (t.turn === 'at' && t.at <= until) {
+        now = t.at;
       } else {
         break;
       }
@@ -244,24 +233,19 @@ function runTrace(c) {
     now = until;
   }
 
+  /** Plans the queue again, failing the waiters refused a turn; returns the tail. */
   function replan() {
-    let ahead = key.schedule();
+    const ahead = key.schedule();
     for (const w of queue.splice(0)) {
-      const trial = ahead.copy();
-      const turn = orImpossible(() => key.planOn(trial, w.n, now));
-      if (!turn.impossible && turn.value <= w.deadline) {
-        ahead.free();
-        ahead = trial;
+      const planned = key.planWaiter(ahead, w.waiter, now);
+      if (planned.turn === 'at') {
         queue.push(w);
-        continue;
+      } else {
+        w.waiter.free();
+        fail(w.id, planned.refused);
       }
-      trial.free();
-      const why = turn.impossible
-        ? impossible(w.id, turn.impossible)
-        : tooLong(w.id, turn.value - w.queuedAt);
-      fail(why);
     }
-    ahead.free();
+    return ahead;
   }
 
   function acquire(id, n) {
@@ -275,19 +259,16 @@ function runTrace(c) {
       throw new Error(`${id} is running, over, or acquired before its retry`);
     }
     key.probeIfUnknown();
-    const breaker = key.breakerState(now);
-    if (breaker?.state === 'open') {
-      fail(circuitOpen(id, breaker.retryInNs));
-      return;
-    }
-    const ahead = key.schedule();
+    const waiter = new Waiter(n, now, k.max_wait_ns);
+    const ahead = replan();
     try {
-      for (const w of queue) orImpossible(() => key.planOn(ahead, w.n, now));
-      const turn = orImpossible(() => key.planOn(ahead, n, now));
-      const deadline = now + k.max_wait_ns;
-      if (turn.impossible) fail(impossible(id, turn.impossible));
-      else if (turn.value > deadline) fail(tooLong(id, turn.value - now));
-      else queue.push({ id, n, queuedAt: now, deadline });
+      const planned = key.planWaiter(ahead, waiter, now);
+      if (planned.turn === 'at') {
+        queue.push({ id, waiter });
+      } else {
+        waiter.free();
+        fail(id, planned.refused);
+      }
     } finally {
       ahead.free();
     }
@@ -301,17 +282,14 @@ function runTrace(c) {
     return inFlight.splice(i, 1)[0];
   }
 
-  function finish({ id, permit }, attempt, replayable) {
-    if (permit) {
-      if (breakerSuccess(attempt)) key.breakerOnSuccess(permit, now);
-      else key.breakerOnFailure(permit, now);
-      permit.free();
-    }
+  /** The breaker hears the attempt (what that changed joins `changed`); the call steps. */
+  function finish({ id, probe }, attempt, replayable, changed) {
+    if (key.report(probe, attempt, now).replan) changed.replan = true;
     const s = calls.get(id);
     const step = s.call.next(attempt, replayable, budget, now);
     attempt.free();
     s.state = step.step !== 'retry' ? 'over' : step.paused ? now : now + step.afterNs;
-    return step;
+    return [step, changed];
   }
 
   try {
@@ -335,27 +313,25 @@ function runTrace(c) {
           const sent = land(e.id);
           id = sent.id;
           const attempt = Attempt.response(e.status, e.headers ?? [], e.wall_ms, k.max_wait_ns);
-          changed = key.onResponse(attempt, sent.sentAt, now);
-          step = finish(sent, attempt, replayable);
+          [step, changed] = finish(sent, attempt, replayable, key.onResponse(attempt, sent.sentAt, now));
           break;
         }
         case 'failure':
         case 'timeout': {
           const sent = land(e.id);
           id = sent.id;
-          changed = key.onFailure();
           const attempt = e.event === 'timeout' ? Attempt.timedOut() : Attempt.failed(e.permanent);
-          step = finish(sent, attempt, replayable);
+          [step, changed] = finish(sent, attempt, replayable, key.onFailure());
           break;
         }
         case 'release':
-          land(e.id).permit?.free();
+          land(e.id).probe?.free();
           calls.get(e.id).state = 'over';
           break;
         case 'cancel': {
           const at = queue.findIndex((w) => w.id === e.id);
           assert.ok(at >= 0, `${where}: ${e.id} is not queued`);
-          queue.splice(at, 1);
+          queue.splice(at, 1)[0].waiter.free();
           calls.get(e.id).state = 'over';
           break;
         }
@@ -368,7 +344,7 @@ function runTrace(c) {
         default:
           assert.fail(`${where}: unknown event`);
       }
-      if (changed?.replan) replan();
+      if (changed?.replan) replan().free();
       pass(e.at);
 
       const x = e.expect ?? {};

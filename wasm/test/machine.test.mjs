@@ -10,6 +10,7 @@ import {
   RetryBudget,
   Backoff,
   BreakerPermit,
+  Waiter,
   breakerSuccess,
   isIdempotent,
 } from '../pkg/index.js';
@@ -173,4 +174,34 @@ test('Call: steps with and without a retry budget', () => {
   assert.throws(() => new Call(backoff, true, 'x'), RangeError);
   const all = [busy, err, ok, far, budget, get, post, postAgain, call, first, second, patient];
   for (const o of [...all, backoff]) o.free();
+});
+
+test('KeyMachine.turn asks the caller\'s own slot last, and gives a blocked probe back', () => {
+  const key = new KeyMachine({ breaker: { failureThreshold: 1, openForNs: S }, margin: null });
+  const first = key.turn(new Waiter(1, 0, S), 0, () => true);
+  assert.equal(first.turn, 'go');
+  key.release();
+  assert.equal(key.report(first.probe, Attempt.timedOut(), 0).replan, true, 'the breaker opened');
+
+  const w = new Waiter(1, 0, 2 * S);
+  assert.deepEqual(key.planWaiter(key.schedule(), w, 0), { turn: 'at', at: S });
+  assert.deepEqual(key.turn(w, 0), { turn: 'at', at: S }, 'no turn before the probe may go');
+  let asked = 0;
+  const blocked = key.turn(w, S, () => {
+    asked += 1;
+    return false;
+  });
+  assert.deepEqual([blocked, asked, key.inFlight], [{ turn: 'blocked' }, 1, 0]);
+  assert.deepEqual(key.breakerState(S), { state: 'half_open', probeInFlight: false });
+  assert.throws(() => key.turn(w, S, () => { throw new Error('boom'); }), /boom/);
+  const probe = key.turn(w, S);
+  assert.equal(probe.turn, 'go');
+  assert.equal(probe.probe.isProbe, true);
+
+  const hasty = new Waiter(1, S, 100 * MS);
+  assert.deepEqual(key.turn(hasty, S), { turn: 'at', at: S + 100 * MS },
+    'it waits for the probe\'s outcome until its own deadline');
+  assert.deepEqual(key.turn(hasty, S + 100 * MS),
+    { turn: 'refused', refused: { kind: 'circuit_open', retryInNs: 900 * MS } },
+    'the probe is still out at its deadline');
 });

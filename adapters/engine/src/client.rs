@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
-use headway_core::breaker::Permit;
+use headway_core::breaker::Permit as Probe;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
-use headway_core::call::{breaker_success, is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::call::{is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::duration::saturating_nanos;
 use headway_core::feedback::{self, Headers, Interpretation};
-use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, MarginPolicy, Tier};
+use headway_core::key::{BreakerPolicy, Changed, KeyPolicy, MarginPolicy};
 use headway_core::Quota;
 
 use crate::error::{ClientError, ConfigError, Failure};
-use crate::key::{AcquireError, Key};
+use crate::key::Key;
 use crate::limiter::Limiter;
 use crate::lock;
 use crate::runtime::Runtime;
@@ -205,11 +205,25 @@ impl<R: Runtime> Client<R> {
     /// Feeds what a response said back to its key: the key's machine learns quotas, pauses
     /// every waiter, paces from `remaining`/`reset` (see
     /// [`headway_core::key::KeyMachine::on_response`]).
-    fn apply_feedback(&self, key: &String, interp: &Interpretation, sent_at: u64, now: u64) {
+    /// The key's breaker hears the attempt with its `probe` (see
+    /// [`headway_core::key::KeyMachine::report`]).
+    fn apply_feedback(
+        &self,
+        key: &String,
+        interpretation: &Interpretation,
+        probe: Option<Probe>,
+        sent_at: u64,
+        now: u64,
+    ) {
+        let attempt = Attempt::Response {
+            status: interpretation.status,
+            interpretation,
+        };
         let policy = *self.inner.limiter.key_policy();
         let changed = self.inner.limiter.key(key).update(now, |m| {
             let rng = &mut lock(&self.inner.jitter);
-            let changed = m.on_response(interp, sent_at, now, &policy, rng);
+            let mut changed = m.on_response(interpretation, sent_at, now, &policy, rng);
+            changed.replan |= m.report(probe, attempt, now).replan;
             (changed, changed)
         });
         if changed.learned {
@@ -236,8 +250,6 @@ impl<R: Runtime> Client<R> {
         let handle = inner.limiter.key(&key);
         let mut call = self.start(is_idempotent(request.method()), &handle);
         let mut waited_ns = 0u64;
-        let max_wait_ns = inner.limiter.key_policy().max_wait_ns;
-        let deadline = runtime.now_ns().saturating_add(max_wait_ns);
         // The latest attempt's outcome, kept while its retry is pending: if the retry cannot
         // happen (the breaker opened meanwhile, the wait grew too long), the caller gets what
         // the server actually said rather than a less informative error.
@@ -246,27 +258,24 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = request.try_clone();
             let before = runtime.now_ns();
-            let (permit, probe) = match self.admit(&key, &handle, deadline).await {
-                Ok(admitted) => admitted,
+            let mut permit = match inner.limiter.acquire(&key).await {
+                Ok(permit) => permit,
                 Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
             };
             let now = runtime.now_ns();
             waited_ns = waited_ns.saturating_add(now - before);
             drop(last.take());
             Counters::bump(&inner.counters.sent);
-            let sent_at = permit.admitted_at();
+            let (sent_at, probe) = (permit.admitted_at(), permit.take_probe());
             let result = self.send(transport, request).await;
             drop(permit);
-            let (step, outcome, now) = self.hear(
-                transport,
-                &key,
-                &handle,
+            let heard = Heard {
                 result,
                 probe,
                 sent_at,
-                &mut call,
-                replay.is_some(),
-            );
+                replayable: replay.is_some(),
+            };
+            let (step, outcome, now) = self.hear(transport, &key, &handle, heard, &mut call);
             let (after_ns, paused) = match step {
                 Step::Retry { after_ns, paused } => (after_ns, paused),
                 done => {
@@ -320,55 +329,22 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// Waits for the key's turn (rate, pause, in-flight caps) and its breaker's leave: the
-    /// in-flight permit and, with a breaker, its permit to report the outcome with.
-    ///
-    /// An open breaker is waited out while its next probe comes before `deadline` (the
-    /// call's start plus `max_wait`); beyond it, the call fails with the open circuit.
-    async fn admit(
-        &self,
-        key: &String,
-        handle: &Key,
-        deadline: u64,
-    ) -> Result<(crate::Permit, Option<Permit>), Admission> {
-        let runtime = self.inner.limiter.runtime();
-        loop {
-            let now = runtime.now_ns();
-            let wait = handle.read(|m| m.breaker().and_then(|b| b.next_check_ns(now)));
-            if let Some(retry_in_ns) = wait {
-                let at = now.saturating_add(retry_in_ns);
-                if at > deadline {
-                    return Err(Admission::CircuitOpen { retry_in_ns });
-                }
-                runtime.sleep_until(at).await;
-                continue;
-            }
-            let permit = self.inner.limiter.acquire(key).await?;
-            let now = runtime.now_ns();
-            match handle.read(|m| m.breaker().map(|b| b.acquire(now))) {
-                None => return Ok((permit, None)),
-                Some(Ok(p)) => return Ok((permit, Some(p))),
-                // Another request became the probe meanwhile: wait for its outcome.
-                Some(Err(_)) => drop(permit),
-            }
-        }
-    }
-
     /// What one attempt's result means: the key's machine hears it (feedback, breaker), the
-    /// call's machine decides the next step. `sent_at` is when the attempt was admitted.
-    /// Returns the step, the outcome and the time.
-    #[allow(clippy::too_many_arguments)]
+    /// call's machine decides the next step. Returns the step, the outcome and the time.
     fn hear<T: Transport>(
         &self,
         transport: &T,
         key: &String,
         handle: &Key,
-        result: Result<T::Response, SendError<T::Error>>,
-        probe: Option<Permit>,
-        sent_at: u64,
+        heard: Heard<T>,
         call: &mut Call,
-        replayable: bool,
     ) -> (Step, Outcome<T>, u64) {
+        let Heard {
+            result,
+            probe,
+            sent_at,
+            replayable,
+        } = heard;
         let inner = &*self.inner;
         let runtime = inner.limiter.runtime();
         let now = runtime.now_ns();
@@ -382,8 +358,9 @@ impl<R: Runtime> Client<R> {
                     },
                 };
                 handle.update(now, |m| {
-                    report(m, probe, attempt, now);
-                    ((), m.on_failure())
+                    let mut changed = m.report(probe, attempt, now);
+                    changed.replan |= m.on_failure().replan;
+                    ((), changed)
                 });
                 let step = call.next(attempt, replayable, budget, now);
                 (step, Err(error.into()), now)
@@ -393,15 +370,14 @@ impl<R: Runtime> Client<R> {
                 let options = feedback::Options::new(inner.config.max_wait);
                 let headers = HeadersOf(&response);
                 let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
-                self.apply_feedback(key, &interp, sent_at, now);
                 if status == 429 {
                     Counters::bump(&inner.counters.rate_limited);
                 }
+                self.apply_feedback(key, &interp, probe, sent_at, now);
                 let attempt = Attempt::Response {
                     status,
                     interpretation: &interp,
                 };
-                handle.read(|m| report(m, probe, attempt, now));
                 let step = call.next(attempt, replayable, budget, now);
                 (step, Ok(response), now)
             }
@@ -466,40 +442,13 @@ impl<R: Runtime> Client<R> {
 /// One attempt's outcome: a response, or why there was none.
 type Outcome<T> = Result<<T as Transport>::Response, ClientError<<T as Transport>::Error>>;
 
-/// Tells the key's breaker how an attempt went (the core decides what counts as a failure).
-fn report(key: &KeyMachine<Vec<Tier>>, probe: Option<Permit>, attempt: Attempt<'_>, now: u64) {
-    if let (Some(b), Some(p)) = (key.breaker(), probe) {
-        if breaker_success(attempt) {
-            b.on_success(p, now);
-        } else {
-            b.on_failure(p, now);
-        }
-    }
-}
-
-/// Why a request was not admitted to the wire.
-enum Admission {
-    /// The key's limiter refused it (too long a wait, more cells than the burst).
-    Refused(AcquireError),
-    /// The key's breaker is open.
-    CircuitOpen { retry_in_ns: u64 },
-}
-
-impl From<AcquireError> for Admission {
-    fn from(e: AcquireError) -> Admission {
-        Admission::Refused(e)
-    }
-}
-
-impl<E> From<Admission> for ClientError<E> {
-    fn from(a: Admission) -> ClientError<E> {
-        match a {
-            Admission::Refused(e) => e.into(),
-            Admission::CircuitOpen { retry_in_ns } => ClientError::CircuitOpen {
-                retry_in: Duration::from_nanos(retry_in_ns),
-            },
-        }
-    }
+/// One attempt as it came back: its result, the breaker's permit it went with, when it was
+/// admitted, and whether it can be sent again.
+struct Heard<T: Transport> {
+    result: Result<T::Response, SendError<T::Error>>,
+    probe: Option<Probe>,
+    sent_at: u64,
+    replayable: bool,
 }
 
 /// A send that produced no response.

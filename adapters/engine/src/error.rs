@@ -93,6 +93,7 @@ impl<E> From<AcquireError> for ClientError<E> {
                 wait,
                 server: false,
             },
+            AcquireError::CircuitOpen { retry_in } => ClientError::CircuitOpen { retry_in },
         }
     }
 }

@@ -18,7 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use headway_core::key::{Changed, KeyError, KeyMachine, KeyPolicy, QuotaSource, Tier};
+use headway_core::breaker::Permit as Probe;
+use headway_core::duration::saturating_nanos;
+use headway_core::key::{
+    self, Changed, KeyError, KeyMachine, KeyPolicy, QuotaSource, Refused, Tier, Turn,
+};
 use headway_core::{Impossible, Quota, Schedule};
 
 use crate::runtime::Runtime;
@@ -37,18 +41,45 @@ pub enum AcquireError {
         /// (saturated).
         wait: Duration,
     },
+    /// The key's circuit breaker stays open (or its probe out) past the waiter's `max_wait`.
+    CircuitOpen {
+        /// The time until a probe may go.
+        retry_in: Duration,
+    },
 }
 
+impl From<Refused> for AcquireError {
+    fn from(r: Refused) -> AcquireError {
+        match r {
+            Refused::Impossible(i) => AcquireError::Impossible(i),
+            Refused::WaitTooLong { wait_ns } => AcquireError::WaitTooLong {
+                wait: Duration::from_nanos(wait_ns),
+            },
+            Refused::CircuitOpen { retry_in_ns } => AcquireError::CircuitOpen {
+                retry_in: Duration::from_nanos(retry_in_ns),
+            },
+        }
+    }
+}
+
+impl From<AcquireError> for Refused {
+    fn from(e: AcquireError) -> Refused {
+        match e {
+            AcquireError::Impossible(i) => Refused::Impossible(i),
+            AcquireError::WaitTooLong { wait } => Refused::WaitTooLong {
+                wait_ns: saturating_nanos(wait),
+            },
+            AcquireError::CircuitOpen { retry_in } => Refused::CircuitOpen {
+                retry_in_ns: saturating_nanos(retry_in),
+            },
+        }
+    }
+}
+
+/// The core's message for each refusal.
 impl fmt::Display for AcquireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AcquireError::Impossible(i) => i.fmt(f),
-            AcquireError::WaitTooLong { wait } => write!(
-                f,
-                "the rate limit would make this request wait {} ms, longer than max_wait",
-                millis_up(*wait)
-            ),
-        }
+        Refused::from(*self).fmt(f)
     }
 }
 
@@ -105,13 +136,10 @@ pub struct KeySnapshot {
 #[derive(Debug)]
 struct Waiter {
     waker: Option<Waker>,
-    n: u32,
-    /// When it queued: `max_wait` counts from here.
-    queued_at: u64,
-    /// The latest turn it accepts: `queued_at + max_wait`.
-    deadline: u64,
-    /// Set when re-planning found its turn past the deadline: it fails on its next poll.
-    failed: Option<AcquireError>,
+    /// Its cells, when it queued and its deadline, as the key plans them.
+    plan: key::Waiter,
+    /// Set when re-planning refused it a turn: it fails on its next poll.
+    failed: Option<Refused>,
 }
 
 /// The state of one key behind the key's lock: the core's machine, which decides, and the
@@ -128,39 +156,19 @@ pub(crate) struct KeyState {
 }
 
 impl KeyState {
-    /// When `n` cells would go if every waiter on `ahead` had gone at its turn, admitting
-    /// them on `ahead`.
-    fn plan_turn(&self, ahead: &mut Schedule, n: u32, now: u64) -> Result<u64, AcquireError> {
-        self.machine
-            .plan_on(ahead, n, now)
-            .map_err(AcquireError::from)
-    }
-
     /// Plans every queued waiter's turn again from the state as it is, in queue order. A
-    /// waiter whose turn now falls past its deadline is failed and woken at once (it takes
-    /// no turn). Returns the state once all the others have had theirs.
+    /// waiter the key now refuses a turn is failed and woken at once (it takes no turn).
+    /// Returns the state once all the others have had theirs.
     fn replan(&mut self, now: u64) -> Schedule {
         let mut ahead = self.machine.schedule();
-        let mut queue = std::mem::take(&mut self.queue);
-        for waiter in queue.values_mut().filter(|w| w.failed.is_none()) {
-            // Planned on a copy: a waiter that fails takes no turn from those behind it.
-            let mut planned = ahead;
-            let failed = match self.plan_turn(&mut planned, waiter.n, now) {
-                Ok(turn) if turn <= waiter.deadline => {
-                    ahead = planned;
-                    continue;
+        for waiter in self.queue.values_mut().filter(|w| w.failed.is_none()) {
+            if let Err(refused) = self.machine.plan_waiter(&mut ahead, &waiter.plan, now) {
+                waiter.failed = Some(refused);
+                if let Some(w) = &waiter.waker {
+                    w.wake_by_ref();
                 }
-                Ok(turn) => AcquireError::WaitTooLong {
-                    wait: Duration::from_nanos(turn - waiter.queued_at),
-                },
-                Err(impossible) => impossible,
-            };
-            waiter.failed = Some(failed);
-            if let Some(w) = &waiter.waker {
-                w.wake_by_ref();
             }
         }
-        self.queue = queue;
         ahead
     }
 
@@ -173,20 +181,15 @@ impl KeyState {
         }
     }
 
-    /// Queues a waiter for `n` cells at `now`, or refuses it at once when its turn, behind
-    /// every waiter already queued, would come later than `max_wait_ns` from now.
-    fn enqueue(&mut self, n: u32, now: u64, max_wait_ns: u64) -> Result<u64, AcquireError> {
+    /// Queues a waiter for `n` cells at `now`, or refuses it at once when the key gives it
+    /// no turn behind every waiter already queued.
+    fn enqueue(&mut self, n: u32, now: u64, max_wait_ns: u64) -> Result<u64, Refused> {
+        let plan = key::Waiter::new(n, now, max_wait_ns);
         let mut tail = match self.tail.as_deref() {
             Some(tail) => *tail,
             None => self.replan(now),
         };
-        let turn = self.plan_turn(&mut tail, n, now)?;
-        let deadline = now.saturating_add(max_wait_ns);
-        if turn > deadline {
-            return Err(AcquireError::WaitTooLong {
-                wait: Duration::from_nanos(turn - now),
-            });
-        }
+        self.machine.plan_waiter(&mut tail, &plan, now)?;
         match &mut self.tail {
             Some(boxed) => **boxed = tail,
             None => self.tail = Some(Box::new(tail)),
@@ -195,9 +198,7 @@ impl KeyState {
         let ticket = self.next_ticket;
         let waiter = Waiter {
             waker: None,
-            n,
-            queued_at: now,
-            deadline,
+            plan,
             failed: None,
         };
         self.queue.insert(ticket, waiter);
@@ -214,27 +215,10 @@ impl KeyState {
         }
     }
 
-    /// Admits `n` cells at `now`, whose turn was `turn`; the caller has checked that they
-    /// conform. Admitted late (a late wake), the tail can have moved by the lateness at
-    /// most: it is moved by that much rather than planned again, so that an admission costs
-    /// the same however many wait behind it.
-    fn commit(&mut self, n: u32, now: u64, turn: u64) {
-        self.machine.commit(n, now);
-        if let Some(tail) = &mut self.tail {
-            tail.delay(now - turn.min(now));
-        }
-    }
-
     fn wake_head(&self) {
         if let Some((_, Waiter { waker: Some(w), .. })) = self.queue.first_key_value() {
             w.wake_by_ref();
         }
-    }
-}
-
-impl From<Impossible> for AcquireError {
-    fn from(i: Impossible) -> AcquireError {
-        AcquireError::Impossible(i)
     }
 }
 
@@ -279,7 +263,7 @@ impl Key {
             n,
             sleep: None,
             global_ticket: None,
-            refused: queued.err(),
+            refused: queued.err().map(AcquireError::from),
             done: false,
         }
     }
@@ -292,33 +276,30 @@ impl Key {
         max_wait_ns: u64,
     ) -> Result<Permit, TryAcquireError> {
         let mut st = lock(&self.state);
-        let ready = st
-            .machine
-            .ready_at(n, now)
-            .map_err(|i| TryAcquireError::Never(i.into()))?;
-        let wait_ns = ready - now;
-        let wait = Duration::from_nanos(wait_ns);
-        if wait_ns > max_wait_ns {
-            return Err(TryAcquireError::Never(AcquireError::WaitTooLong { wait }));
-        }
-        if wait_ns > 0 || !st.queue.is_empty() {
+        if !st.queue.is_empty() {
+            let ready = st.machine.ready_at(n, now);
+            let ready = ready.map_err(|i| TryAcquireError::Never(AcquireError::Impossible(i)))?;
+            let wait = Duration::from_nanos(ready - now);
             return Err(TryAcquireError::NotYet { wait });
         }
-        if !st.machine.may_send() {
-            return Err(TryAcquireError::AtCapacity);
-        }
-        if let Some(g) = &self.global {
-            if !g.try_take_now() {
-                return Err(TryAcquireError::AtCapacity);
+        let plan = key::Waiter::new(n, now, max_wait_ns);
+        let take_slot = || self.global.as_ref().map_or(true, |g| g.try_take_now());
+        match st.machine.turn(&plan, now, take_slot) {
+            Turn::Go { probe, .. } => {
+                // Nobody was queued: the tail (if one was kept) did not plan this admission.
+                st.tail = None;
+                Ok(Permit {
+                    key: Arc::clone(self),
+                    at: now,
+                    probe,
+                })
             }
+            Turn::At(t) => Err(TryAcquireError::NotYet {
+                wait: Duration::from_nanos(t - now),
+            }),
+            Turn::Blocked => Err(TryAcquireError::AtCapacity),
+            Turn::Refused(r) => Err(TryAcquireError::Never(r.into())),
         }
-        st.commit(n, now, now);
-        // Nobody was queued: the tail (if one was kept) did not plan this admission.
-        st.tail = None;
-        Ok(Permit {
-            key: Arc::clone(self),
-            at: now,
-        })
     }
 
     /// Runs one event through the key's machine under its lock, and lets waiters re-plan
@@ -332,11 +313,6 @@ impl Key {
         let (out, changed) = event(&mut st.machine);
         st.apply(changed, now);
         out
-    }
-
-    /// Reads the key's machine under its lock.
-    pub(crate) fn read<T>(&self, read: impl FnOnce(&KeyMachine<Vec<Tier>>) -> T) -> T {
-        read(&lock(&self.state).machine)
     }
 
     /// True when dropping this key loses nothing: no waiters, and the machine idle.
@@ -357,12 +333,16 @@ impl Key {
         }
     }
 
-    fn release(&self) {
+    /// A permit ended; its probe, if it was never reported, is given back unsent.
+    fn release(&self, probe: Option<Probe>) {
         if let Some(g) = &self.global {
             g.release();
         }
         let mut st = lock(&self.state);
         st.machine.release();
+        if let (Some(b), Some(p)) = (st.machine.breaker(), probe) {
+            b.release_probe(p);
+        }
         st.wake_head();
     }
 }
@@ -373,6 +353,8 @@ impl Key {
 pub struct Permit {
     key: Arc<Key>,
     at: u64,
+    /// The key's breaker's permit for this request, until its outcome is reported.
+    probe: Option<Probe>,
 }
 
 impl Permit {
@@ -380,11 +362,17 @@ impl Permit {
     pub fn admitted_at(&self) -> u64 {
         self.at
     }
+
+    /// The breaker's permit, to report the request's outcome with
+    /// ([`KeyMachine::report`]); `None` without a breaker or once taken.
+    pub(crate) fn take_probe(&mut self) -> Option<Probe> {
+        self.probe.take()
+    }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.key.release();
+        self.key.release(self.probe);
     }
 }
 
@@ -441,7 +429,7 @@ impl<R: Runtime> Acquire<R> {
 impl<R: Runtime> Unpin for Acquire<R> {}
 
 /// What one look at the key decided for a waiter.
-enum Turn {
+enum Look {
     /// Done: granted or refused.
     Done(Result<Permit, AcquireError>),
     /// Its turn comes at this time: sleep until then and look again.
@@ -452,54 +440,58 @@ enum Turn {
 
 impl<R: Runtime> Acquire<R> {
     /// Looks at the key once, under its lock: refused, granted, or how to wait.
-    fn turn(&mut self, st: &mut KeyState, now: u64, cx: &Context<'_>) -> Turn {
+    fn turn(&mut self, st: &mut KeyState, now: u64, cx: &Context<'_>) -> Look {
         let Some(me) = st.queue.get(&self.ticket) else {
             unreachable!("a waiter stays queued until it finishes");
         };
-        let (queued_at, deadline, failed) = (me.queued_at, me.deadline, me.failed);
+        let (plan, failed) = (me.plan, me.failed);
         if let Some(failed) = failed {
             self.finish(st, false);
-            return Turn::Done(Err(failed));
+            return Look::Done(Err(failed.into()));
         }
         if st.queue.keys().next() != Some(&self.ticket) {
             st.park(self.ticket, cx.waker());
-            return Turn::Parked;
+            return Look::Parked;
         }
-        let ready_at = match st.machine.ready_at(self.n, now) {
-            Ok(t) => t,
-            Err(e) => {
-                self.finish(st, false);
-                return Turn::Done(Err(e.into()));
-            }
+        let (global, ticket) = (self.key.global.as_deref(), &mut self.global_ticket);
+        let mut asked = false;
+        let take_slot = || {
+            asked = true;
+            global.map_or(true, |g| g.try_take(ticket, cx.waker()))
         };
-        if ready_at > now {
-            if ready_at > deadline {
-                self.finish(st, false);
-                let wait = Duration::from_nanos(ready_at - queued_at);
-                return Turn::Done(Err(AcquireError::WaitTooLong { wait }));
+        match st.machine.turn(&plan, now, take_slot) {
+            key::Turn::Go { probe, late_ns } => {
+                // Admitted late, the tail can have moved by the lateness at most: it is
+                // moved by that much rather than planned again, so that an admission costs
+                // the same however many wait behind it.
+                if let Some(tail) = &mut st.tail {
+                    tail.delay(late_ns);
+                }
+                self.finish(st, true);
+                Look::Done(Ok(Permit {
+                    key: Arc::clone(&self.key),
+                    at: now,
+                    probe,
+                }))
             }
-            st.park(self.ticket, cx.waker());
-            return Turn::SleepUntil(ready_at);
-        }
-        self.sleep = None;
-        if !st.machine.may_send() {
-            // Woken by the next permit released on this key.
-            st.park(self.ticket, cx.waker());
-            self.stop_waiting_for_slot();
-            return Turn::Parked;
-        }
-        if let Some(g) = &self.key.global {
-            if !g.try_take(&mut self.global_ticket, cx.waker()) {
+            key::Turn::At(at) => {
                 st.park(self.ticket, cx.waker());
-                return Turn::Parked;
+                Look::SleepUntil(at)
+            }
+            key::Turn::Blocked => {
+                st.park(self.ticket, cx.waker());
+                if !asked {
+                    // The key's own cap: woken by the next permit released on this key,
+                    // holding no place in the shared cap's queue meanwhile.
+                    self.stop_waiting_for_slot();
+                }
+                Look::Parked
+            }
+            key::Turn::Refused(refused) => {
+                self.finish(st, false);
+                Look::Done(Err(refused.into()))
             }
         }
-        st.commit(self.n, now, ready_at);
-        self.finish(st, true);
-        Turn::Done(Ok(Permit {
-            key: Arc::clone(&self.key),
-            at: now,
-        }))
     }
 
     /// Polls the sleep until `at`, creating it (once per deadline) if needed.
@@ -536,9 +528,9 @@ impl<R: Runtime> Future for Acquire<R> {
             let now = this.runtime.now_ns();
             let turn = this.turn(&mut lock(&key.state), now, cx);
             match turn {
-                Turn::Done(result) => return Poll::Ready(result),
-                Turn::Parked => return Poll::Pending,
-                Turn::SleepUntil(at) => {
+                Look::Done(result) => return Poll::Ready(result),
+                Look::Parked => return Poll::Pending,
+                Look::SleepUntil(at) => {
                     // Waiting for the rate, it holds no in-flight slot.
                     this.stop_waiting_for_slot();
                     if this.sleep_until(at, cx).is_pending() {

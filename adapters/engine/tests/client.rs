@@ -671,7 +671,12 @@ fn an_open_breaker_is_waited_out_within_max_wait() {
         let sent = r.as_ref().expect("every call gets the server's answer");
         assert_eq!((sent.response.status, sent.attempts), (200, 1));
     }
-    assert_eq!(t.times("a"), [0, 0, 0, 10 * S, 11 * S, 11 * S]);
+    // The others queue behind the open breaker, then behind its probe, and go the moment
+    // its success comes back.
+    assert_eq!(
+        t.times("a"),
+        [0, 0, 0, 10 * S, 10 * S + 500 * MS, 10 * S + 500 * MS]
+    );
 }
 
 #[test]

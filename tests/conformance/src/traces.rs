@@ -13,10 +13,12 @@ use std::collections::{HashMap, VecDeque};
 use headway_core::backoff::{Backoff, Jitter, SplitMix64};
 use headway_core::breaker::{BreakerState, Permit};
 use headway_core::budget::RetryBudget;
-use headway_core::call::{breaker_success, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::call::{Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::feedback::{interpret, Options};
-use headway_core::key::{BreakerPolicy, Changed, KeyMachine, KeyPolicy, MarginPolicy, QuotaSource};
-use headway_core::{Impossible, Quota};
+use headway_core::key::{
+    self, BreakerPolicy, Changed, KeyMachine, KeyPolicy, MarginPolicy, QuotaSource, Refused, Turn,
+};
+use headway_core::{Impossible, Quota, Schedule};
 use serde::Deserialize;
 
 use crate::Report;
@@ -215,6 +217,14 @@ impl Failure {
             ..Failure::new(id, "circuit_open")
         }
     }
+
+    fn of(id: &str, refused: Refused) -> Failure {
+        match refused {
+            Refused::Impossible(i) => Failure::impossible(id, i),
+            Refused::WaitTooLong { wait_ns } => Failure::too_long(id, wait_ns),
+            Refused::CircuitOpen { retry_in_ns } => Failure::circuit_open(id, retry_in_ns),
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,10 +296,7 @@ fn source_name(source: QuotaSource) -> &'static str {
 /// A queued acquisition.
 struct Waiter {
     id: String,
-    n: u32,
-    queued_at: u64,
-    /// `queued_at + max_wait_ns`: the latest turn it accepts.
-    deadline: u64,
+    plan: key::Waiter,
 }
 
 /// Where a call stands.
@@ -391,62 +398,41 @@ impl Driver {
         self.failed.push(failure);
     }
 
-    /// Time passes until `until`: the queue's head goes as soon as the key allows it and a
-    /// slot is free, then the next, in order. A head whose turn is still ahead and past its
-    /// deadline fails (a wait for a slot alone is never counted).
+    /// Time passes until `until`: the queue's head takes its turn as soon as the key gives
+    /// it one, then the next, in order.
     fn pass(&mut self, until: u64) {
         while let Some(head) = self.queue.front() {
-            let (n, deadline, queued_at) = (head.n, head.deadline, head.queued_at);
-            match self.machine.ready_at(n, self.now) {
-                Err(i) => {
+            match self.machine.turn(&head.plan, self.now, || true) {
+                Turn::Go { probe, .. } => {
                     let w = self.queue.pop_front().expect("a head");
-                    self.fail(Failure::impossible(&w.id, i));
+                    self.admitted.push(Admission {
+                        id: w.id.clone(),
+                        at: self.now,
+                    });
+                    self.in_flight.push((w.id, probe, self.now));
                 }
-                Ok(t) if t > self.now && t > deadline => {
+                Turn::Refused(refused) => {
                     let w = self.queue.pop_front().expect("a head");
-                    self.fail(Failure::too_long(&w.id, t - queued_at));
+                    self.fail(Failure::of(&w.id, refused));
                 }
-                Ok(t) if t <= until && self.machine.may_send() => {
-                    let w = self.queue.pop_front().expect("a head");
-                    self.now = t;
-                    self.admit(w);
-                }
-                Ok(_) => break,
+                Turn::At(t) if t <= until => self.now = t,
+                Turn::At(_) | Turn::Blocked => break,
             }
         }
         self.now = until;
     }
 
-    /// Admits `w` now, unless the key's breaker refuses it (then nothing is taken).
-    fn admit(&mut self, w: Waiter) {
-        let permit = match self.machine.breaker().map(|b| b.acquire(self.now)) {
-            Some(Err(open)) => return self.fail(Failure::circuit_open(&w.id, open.retry_in_ns)),
-            Some(Ok(permit)) => Some(permit),
-            None => None,
-        };
-        self.machine.commit(w.n, self.now);
-        self.admitted.push(Admission {
-            id: w.id.clone(),
-            at: self.now,
-        });
-        self.in_flight.push((w.id, permit, self.now));
-    }
-
-    /// Plans every queued waiter again, in order; one whose turn is now past its deadline,
-    /// or that can never fit, fails and takes no turn.
-    fn replan(&mut self) {
+    /// Plans every queued waiter again, in order; one the key now refuses a turn fails and
+    /// takes no turn. Returns the schedule once all the others have had theirs.
+    fn replan(&mut self) -> Schedule {
         let mut ahead = self.machine.schedule();
         for w in std::mem::take(&mut self.queue) {
-            let mut trial = ahead;
-            match self.machine.plan_on(&mut trial, w.n, self.now) {
-                Ok(turn) if turn <= w.deadline => {
-                    ahead = trial;
-                    self.queue.push_back(w);
-                }
-                Ok(turn) => self.fail(Failure::too_long(&w.id, turn - w.queued_at)),
-                Err(i) => self.fail(Failure::impossible(&w.id, i)),
+            match self.machine.plan_waiter(&mut ahead, &w.plan, self.now) {
+                Ok(_) => self.queue.push_back(w),
+                Err(refused) => self.fail(Failure::of(&w.id, refused)),
             }
         }
+        ahead
     }
 
     fn acquire(&mut self, id: &str, n: u32) -> Result<(), String> {
@@ -465,26 +451,14 @@ impl Driver {
             },
         }
         self.machine.probe_if_unknown();
-        if let Some(BreakerState::Open { retry_in_ns }) =
-            self.machine.breaker().map(|b| b.state(self.now))
-        {
-            self.fail(Failure::circuit_open(id, retry_in_ns));
-            return Ok(());
-        }
-        let mut ahead = self.machine.schedule();
-        for w in &self.queue {
-            let _ = self.machine.plan_on(&mut ahead, w.n, self.now);
-        }
-        let deadline = self.now.saturating_add(self.policy.max_wait_ns);
-        match self.machine.plan_on(&mut ahead, n, self.now) {
-            Err(i) => self.fail(Failure::impossible(id, i)),
-            Ok(turn) if turn > deadline => self.fail(Failure::too_long(id, turn - self.now)),
+        let plan = key::Waiter::new(n, self.now, self.policy.max_wait_ns);
+        let mut ahead = self.replan();
+        match self.machine.plan_waiter(&mut ahead, &plan, self.now) {
             Ok(_) => self.queue.push_back(Waiter {
                 id: id.to_string(),
-                n,
-                queued_at: self.now,
-                deadline,
+                plan,
             }),
+            Err(refused) => self.fail(Failure::of(id, refused)),
         }
         Ok(())
     }
@@ -500,21 +474,17 @@ impl Driver {
         Ok(self.in_flight.remove(i))
     }
 
-    /// Reports an attempt to the breaker and asks the call machine for the next step.
+    /// Reports an attempt to the key (its breaker) and asks the call machine for the next
+    /// step; `changed` is what the attempt's other news changed.
     fn finish(
         &mut self,
         id: &str,
         permit: Option<Permit>,
         attempt: Attempt<'_>,
         replayable: bool,
-    ) -> Result<Step, String> {
-        if let (Some(b), Some(p)) = (self.machine.breaker(), permit) {
-            if breaker_success(attempt) {
-                b.on_success(p, self.now);
-            } else {
-                b.on_failure(p, self.now);
-            }
-        }
+        mut changed: Changed,
+    ) -> Result<(Step, Changed), String> {
+        changed.replan |= self.machine.report(permit, attempt, self.now).replan;
         let (call, state) = self
             .calls
             .get_mut(id)
@@ -528,7 +498,7 @@ impl Driver {
             Step::Retry { paused: true, .. } => CallState::RetryFrom(self.now),
             _ => CallState::Over,
         };
-        Ok(step)
+        Ok((step, changed))
     }
 
     /// Applies one event at `e.at`; returns the id it concerned and the call's step.
@@ -559,7 +529,7 @@ impl Driver {
                     status,
                     interpretation: &interp,
                 };
-                let step = self.finish(&id, permit, attempt, replayable)?;
+                let (step, changed) = self.finish(&id, permit, attempt, replayable, changed)?;
                 (Some(id), Some(step), changed)
             }
             "failure" | "timeout" => {
@@ -570,7 +540,7 @@ impl Driver {
                     ("failure", Some(permanent)) => Attempt::Failed { permanent },
                     _ => return Err("a failure needs `permanent`, a timeout none".into()),
                 };
-                let step = self.finish(&id, permit, attempt, replayable)?;
+                let (step, changed) = self.finish(&id, permit, attempt, replayable, changed)?;
                 (Some(id), Some(step), changed)
             }
             "release" => {
