@@ -14,7 +14,7 @@
 //!   in-flight slot; [`KeyMachine::release`] gives the slot back;
 //! - [`KeyMachine::on_response`] and [`KeyMachine::on_failure`]: what came back, with the
 //!   core's [`Interpretation`], teaches quotas, pauses the key, and paces it;
-//! - [`KeyMachine::plan_waiter`], [`KeyMachine::turn`] and [`KeyMachine::report`]: the turns
+//! - [`KeyMachine::plan_waiter`], [`KeyMachine::turn`] and [`KeyMachine::hear`]: the turns
 //!   of a FIFO queue of waiters in front of the key, the key's circuit breaker among them
 //!   (see [`Turn`]);
 //! - [`KeyMachine::breaker`]: the key's circuit breaker.

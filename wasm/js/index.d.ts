@@ -642,7 +642,7 @@ export interface KeyMachineOptions {
  * (`readyAt`, or `planOn` for requests queued behind others), checks `maySend`, `commit`s an
  * admission and `release`s it, and feeds back what came back (`onResponse`, `onFailure`).
  * A FIFO queue in front of the key asks `planWaiter` for each waiter's turn and `turn` for
- * its head's, which take the circuit breaker into account, and `report`s each outcome.
+ * its head's, which take the circuit breaker into account, and lets it `hear` each outcome.
  * Configured and learned quotas both apply, so the stricter paces the key.
  *
  * @example
@@ -678,10 +678,12 @@ export declare class KeyMachine {
    */
   turn(waiter: Waiter, now: Nanos, takeSlot?: () => boolean): WaiterTurn;
   /**
-   * The outcome of a request admitted with `probe` (a `go` turn's, or null): the breaker
-   * hears it; `replan` when that closed or opened it. The permit is consumed.
+   * What came back for the request admitted at `sentAt` with `probe` (a `go` turn's, or
+   * null): a response teaches the key (as `onResponse`), a failure as `onFailure`, and the
+   * breaker hears the attempt; `replan` also when that closed or opened it. The permit is
+   * consumed.
    */
-  report(probe: BreakerPermit | null, attempt: Attempt, now: Nanos): Changed;
+  hear(attempt: Attempt, probe: BreakerPermit | null, sentAt: Nanos, now: Nanos): Changed;
   /** True when the in-flight cap leaves room (one at a time while an unknown key is probed). */
   maySend(): boolean;
   /** Admits `n` cells at `now` and takes an in-flight slot (check `readyAt` first). */

@@ -459,18 +459,24 @@ impl KeyMachine {
         }
     }
 
-    /// The outcome of a request admitted with `probe` (a `go` turn's, possibly `null`):
-    /// the breaker hears it. Returns what changed (`replan` when the breaker closed or
-    /// opened).
-    pub fn report(
+    /// What came back for the request admitted at `sentAt` with `probe` (a `go` turn's,
+    /// possibly `null`), heard at `now`: a response teaches the key (as `onResponse`), a
+    /// failure as `onFailure`, and the breaker hears the attempt. Returns what changed
+    /// (`replan` also when the breaker closed or opened).
+    pub fn hear(
         &mut self,
-        probe: Option<BreakerPermit>,
         attempt: &Attempt,
+        probe: Option<BreakerPermit>,
+        sent_at: f64,
         now: f64,
     ) -> Result<Object, JsValue> {
-        let now = to_u64(now, "now")?;
+        let (sent_at, now) = (to_u64(sent_at, "sentAt")?, to_u64(now, "now")?);
         let probe = probe.map(|p| p.permit);
-        Ok(changed(self.machine.report(probe, attempt.core(), now)))
+        let (policy, rng) = (&self.policy, &mut self.rng);
+        let heard = self
+            .machine
+            .hear(attempt.core(), probe, sent_at, now, policy, rng);
+        Ok(changed(heard))
     }
 
     /// True when the in-flight cap leaves room (one at a time while probing).

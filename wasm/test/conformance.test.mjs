@@ -282,9 +282,9 @@ function runTrace(c) {
     return inFlight.splice(i, 1)[0];
   }
 
-  /** The breaker hears the attempt (what that changed joins `changed`); the call steps. */
-  function finish({ id, probe }, attempt, replayable, changed) {
-    if (key.report(probe, attempt, now).replan) changed.replan = true;
+  /** The key hears the attempt; the call steps. */
+  function finish({ id, probe, sentAt }, attempt, replayable) {
+    const changed = key.hear(attempt, probe, sentAt, now);
     const s = calls.get(id);
     const step = s.call.next(attempt, replayable, budget, now);
     attempt.free();
@@ -313,7 +313,7 @@ function runTrace(c) {
           const sent = land(e.id);
           id = sent.id;
           const attempt = Attempt.response(e.status, e.headers ?? [], e.wall_ms, k.max_wait_ns);
-          [step, changed] = finish(sent, attempt, replayable, key.onResponse(attempt, sent.sentAt, now));
+          [step, changed] = finish(sent, attempt, replayable);
           break;
         }
         case 'failure':
@@ -321,7 +321,7 @@ function runTrace(c) {
           const sent = land(e.id);
           id = sent.id;
           const attempt = e.event === 'timeout' ? Attempt.timedOut() : Attempt.failed(e.permanent);
-          [step, changed] = finish(sent, attempt, replayable, key.onFailure());
+          [step, changed] = finish(sent, attempt, replayable);
           break;
         }
         case 'release':

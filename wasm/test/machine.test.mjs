@@ -181,7 +181,7 @@ test('KeyMachine.turn asks the caller\'s own slot last, and gives a blocked prob
   const first = key.turn(new Waiter(1, 0, S), 0, () => true);
   assert.equal(first.turn, 'go');
   key.release();
-  assert.equal(key.report(first.probe, Attempt.timedOut(), 0).replan, true, 'the breaker opened');
+  assert.equal(key.hear(Attempt.timedOut(), first.probe, 0, 0).replan, true, 'the breaker opened');
 
   const w = new Waiter(1, 0, 2 * S);
   assert.deepEqual(key.planWaiter(key.schedule(), w, 0), { turn: 'at', at: S });

@@ -15,7 +15,7 @@ use headway_core::breaker::Permit as Probe;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
 use headway_core::call::{is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::duration::saturating_nanos;
-use headway_core::feedback::{self, Headers, Interpretation};
+use headway_core::feedback::{self, Headers};
 use headway_core::key::{BreakerPolicy, Changed, KeyPolicy, MarginPolicy};
 use headway_core::Quota;
 
@@ -202,28 +202,21 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// Feeds what a response said back to its key: the key's machine learns quotas, pauses
-    /// every waiter, paces from `remaining`/`reset` (see
-    /// [`headway_core::key::KeyMachine::on_response`]).
-    /// The key's breaker hears the attempt with its `probe` (see
-    /// [`headway_core::key::KeyMachine::report`]).
+    /// Feeds what came back to its key, under its lock: the key's machine learns quotas,
+    /// pauses every waiter, paces from `remaining`/`reset`, and its breaker hears the
+    /// attempt (see [`headway_core::key::KeyMachine::hear`]).
     fn apply_feedback(
         &self,
-        key: &String,
-        interpretation: &Interpretation,
-        probe: Option<Probe>,
-        sent_at: u64,
+        key: &str,
+        handle: &Key,
+        attempt: Attempt<'_>,
+        heard: &Heard,
         now: u64,
     ) {
-        let attempt = Attempt::Response {
-            status: interpretation.status,
-            interpretation,
-        };
-        let policy = *self.inner.limiter.key_policy();
-        let changed = self.inner.limiter.key(key).update(now, |m| {
+        let policy = self.inner.limiter.key_policy();
+        let changed = handle.update(now, |m| {
             let rng = &mut lock(&self.inner.jitter);
-            let mut changed = m.on_response(interpretation, sent_at, now, &policy, rng);
-            changed.replan |= m.report(probe, attempt, now).replan;
+            let changed = m.hear(attempt, heard.probe, heard.sent_at, now, policy, rng);
             (changed, changed)
         });
         if changed.learned {
@@ -270,12 +263,12 @@ impl<R: Runtime> Client<R> {
             let result = self.send(transport, request).await;
             drop(permit);
             let heard = Heard {
-                result,
                 probe,
                 sent_at,
                 replayable: replay.is_some(),
             };
-            let (step, outcome, now) = self.hear(transport, &key, &handle, heard, &mut call);
+            let (step, outcome, now) =
+                self.hear(transport, (&key, &handle), result, heard, &mut call);
             let (after_ns, paused) = match step {
                 Step::Retry { after_ns, paused } => (after_ns, paused),
                 done => {
@@ -334,17 +327,11 @@ impl<R: Runtime> Client<R> {
     fn hear<T: Transport>(
         &self,
         transport: &T,
-        key: &String,
-        handle: &Key,
-        heard: Heard<T>,
+        (key, handle): (&str, &Key),
+        result: Result<T::Response, SendError<T::Error>>,
+        heard: Heard,
         call: &mut Call,
     ) -> (Step, Outcome<T>, u64) {
-        let Heard {
-            result,
-            probe,
-            sent_at,
-            replayable,
-        } = heard;
         let inner = &*self.inner;
         let runtime = inner.limiter.runtime();
         let now = runtime.now_ns();
@@ -357,28 +344,25 @@ impl<R: Runtime> Client<R> {
                         permanent: transport.is_permanent(e),
                     },
                 };
-                handle.update(now, |m| {
-                    let mut changed = m.report(probe, attempt, now);
-                    changed.replan |= m.on_failure().replan;
-                    ((), changed)
-                });
-                let step = call.next(attempt, replayable, budget, now);
+                self.apply_feedback(key, handle, attempt, &heard, now);
+                let step = call.next(attempt, heard.replayable, budget, now);
                 (step, Err(error.into()), now)
             }
             Ok(response) => {
                 let status = response.status();
                 let options = feedback::Options::new(inner.config.max_wait);
                 let headers = HeadersOf(&response);
-                let interp = feedback::interpret(status, &headers, runtime.wall_ms(), &options);
+                let interpretation =
+                    feedback::interpret(status, &headers, runtime.wall_ms(), &options);
                 if status == 429 {
                     Counters::bump(&inner.counters.rate_limited);
                 }
-                self.apply_feedback(key, &interp, probe, sent_at, now);
                 let attempt = Attempt::Response {
                     status,
-                    interpretation: &interp,
+                    interpretation: &interpretation,
                 };
-                let step = call.next(attempt, replayable, budget, now);
+                self.apply_feedback(key, handle, attempt, &heard, now);
+                let step = call.next(attempt, heard.replayable, budget, now);
                 (step, Ok(response), now)
             }
         }
@@ -442,10 +426,9 @@ impl<R: Runtime> Client<R> {
 /// One attempt's outcome: a response, or why there was none.
 type Outcome<T> = Result<<T as Transport>::Response, ClientError<<T as Transport>::Error>>;
 
-/// One attempt as it came back: its result, the breaker's permit it went with, when it was
-/// admitted, and whether it can be sent again.
-struct Heard<T: Transport> {
-    result: Result<T::Response, SendError<T::Error>>,
+/// What an attempt went with: the breaker's permit, when it was admitted, and whether it
+/// can be sent again.
+struct Heard {
     probe: Option<Probe>,
     sent_at: u64,
     replayable: bool,

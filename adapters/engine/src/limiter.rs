@@ -150,6 +150,15 @@ struct KeyMap<K> {
     sweep_at: usize,
 }
 
+impl<K> KeyMap<K> {
+    /// The one eviction rule: a key goes when nothing holds it (no waiter, no permit, no
+    /// call) and its machine is idle at `now` (see [`KeyMachine::is_idle`]).
+    fn sweep(&mut self, now: u64) {
+        self.keys
+            .retain(|_, k| Arc::strong_count(k) > 1 || !k.is_idle(now));
+    }
+}
+
 impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
     /// Starts building a limiter on `runtime`. Without a quota, keys are unlimited until a
     /// quota is learned or set; the in-flight caps still apply.
@@ -195,9 +204,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             return Arc::clone(k);
         }
         if map.keys.len() >= map.sweep_at {
-            let now = self.inner.runtime.now_ns();
-            map.keys
-                .retain(|_, k| Arc::strong_count(k) > 1 || !k.is_idle(now));
+            map.sweep(self.inner.runtime.now_ns());
             map.sweep_at = (map.keys.len() * 2).max(64);
         }
         let quotas = self
@@ -323,10 +330,8 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
 
     /// Drops every key whose state carries no information. Returns how many remain.
     pub fn sweep(&self) -> usize {
-        let now = self.inner.runtime.now_ns();
         let mut map = lock(&self.inner.keys);
-        map.keys
-            .retain(|_, k| Arc::strong_count(k) > 1 || !k.is_idle(now));
+        map.sweep(self.inner.runtime.now_ns());
         map.keys.len()
     }
 

@@ -7,8 +7,8 @@
 //!   it will not get one ([`Refused`]); a refused waiter takes no turn from those behind it;
 //! - [`KeyMachine::turn`], for the head only: go now (committed), sleep until a time, wait
 //!   to be woken (no in-flight slot), or fail;
-//! - [`KeyMachine::report`], once an admitted request's outcome is known: the breaker hears
-//!   it.
+//! - [`KeyMachine::hear`], once an admitted request's outcome is known: the key learns
+//!   from it and the breaker hears it.
 //!
 //! The key's circuit breaker is part of the turn. While it is open, no turn comes before
 //! its probe may go: waiters queue behind it like behind a pause, and one whose wait would
@@ -37,10 +37,11 @@
 use core::fmt;
 
 use super::{KeyMachine, TierBuf};
+use crate::backoff::SplitMix64;
 use crate::breaker::{BreakerState, Permit};
 use crate::call::{breaker_success, Attempt};
 use crate::gcra::Impossible;
-use crate::key::Changed;
+use crate::key::{Changed, KeyPolicy};
 use crate::tiers::Schedule;
 
 /// One queued acquisition of `n` cells, as the key plans it.
@@ -116,7 +117,7 @@ impl From<Impossible> for Refused {
 pub enum Turn {
     /// It went: its cells and an in-flight slot are taken.
     Go {
-        /// The breaker's permit to report the outcome with ([`KeyMachine::report`]);
+        /// The breaker's permit to report the outcome with ([`KeyMachine::hear`]);
         /// `None` when the key has no breaker.
         probe: Option<Permit>,
         /// How long after its time it went (a late wake): a schedule planned with it moves
@@ -212,8 +213,8 @@ impl<B: TierBuf> KeyMachine<B> {
             }
         };
         if !take_slot() {
-            // Nothing taken: a closed breaker's permit holds nothing, and a probe's is given
-            // back by reporting it as the success it would not contradict.
+            // Nothing taken: a closed breaker's permit holds nothing, and a probe is given
+            // back unsent.
             if let (Some(b), Some(p)) = (self.breaker.as_ref(), permit) {
                 if p.is_probe() {
                     b.release_probe(p);
@@ -228,23 +229,36 @@ impl<B: TierBuf> KeyMachine<B> {
         }
     }
 
-    /// The outcome of a request admitted with the breaker's `permit` (from [`Turn::Go`]'s
-    /// `probe`):
-    /// the breaker hears a success or a failure, as [`breaker_success`] classes `attempt`.
-    /// When that closed or opened the breaker, the queue must plan again.
-    pub fn report(&mut self, permit: Option<Permit>, attempt: Attempt<'_>, now: u64) -> Changed {
-        let (Some(b), Some(p)) = (self.breaker.as_ref(), permit) else {
-            return Changed::default();
+    /// What came back for a request admitted at `sent_at` (from [`Turn::Go`], with its
+    /// `probe`), heard at `now`: a response teaches the key
+    /// ([`KeyMachine::on_response`]), a failure ends its probe of an unknown server
+    /// ([`KeyMachine::on_failure`]), and the breaker hears a success or a failure, as
+    /// [`breaker_success`] classes the attempt. When the breaker closed or opened, the
+    /// queue must plan again ([`Changed::replan`]).
+    pub fn hear(
+        &mut self,
+        attempt: Attempt<'_>,
+        probe: Option<Permit>,
+        sent_at: u64,
+        now: u64,
+        policy: &KeyPolicy,
+        rng: &mut SplitMix64,
+    ) -> Changed {
+        let mut changed = match attempt {
+            Attempt::Response { interpretation, .. } => {
+                self.on_response(interpretation, sent_at, now, policy, rng)
+            }
+            Attempt::Failed { .. } | Attempt::TimedOut => self.on_failure(),
         };
-        let moved = if breaker_success(attempt) {
-            b.on_success(p, now)
-        } else {
-            b.on_failure(p, now)
-        };
-        Changed {
-            replan: moved,
-            ..Changed::default()
+        if let (Some(b), Some(p)) = (self.breaker.as_ref(), probe) {
+            let moved = if breaker_success(attempt) {
+                b.on_success(p, now)
+            } else {
+                b.on_failure(p, now)
+            };
+            changed.replan |= moved;
         }
+        changed
     }
 }
 
@@ -274,7 +288,11 @@ mod tests {
             panic!("a closed breaker lets the first request go");
         };
         key.release();
-        assert!(key.report(probe, Attempt::TimedOut, 0).replan);
+        let (policy, rng) = (KeyPolicy::default(), &mut SplitMix64::new(0));
+        assert!(
+            key.hear(Attempt::TimedOut, probe, 0, 0, &policy, rng)
+                .replan
+        );
     }
 
     #[test]

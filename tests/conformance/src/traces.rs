@@ -474,17 +474,18 @@ impl Driver {
         Ok(self.in_flight.remove(i))
     }
 
-    /// Reports an attempt to the key (its breaker) and asks the call machine for the next
-    /// step; `changed` is what the attempt's other news changed.
+    /// The key hears an attempt of the request admitted at `sent_at` with `probe`, and the
+    /// call machine gives the next step.
     fn finish(
         &mut self,
-        id: &str,
-        permit: Option<Permit>,
+        (id, probe, sent_at): (&str, Option<Permit>, u64),
         attempt: Attempt<'_>,
         replayable: bool,
-        mut changed: Changed,
     ) -> Result<(Step, Changed), String> {
-        changed.replan |= self.machine.report(permit, attempt, self.now).replan;
+        let (now, rng) = (self.now, &mut self.rng);
+        let changed = self
+            .machine
+            .hear(attempt, probe, sent_at, now, &self.policy, rng);
         let (call, state) = self
             .calls
             .get_mut(id)
@@ -521,26 +522,21 @@ impl Driver {
                 };
                 let wall_ms = e.wall_ms.ok_or_else(|| need("wall_ms"))?;
                 let interp = interpret(status, &headers[..], wall_ms, &options);
-                let (now, rng) = (self.now, &mut self.rng);
-                let changed = self
-                    .machine
-                    .on_response(&interp, sent_at, now, &self.policy, rng);
                 let attempt = Attempt::Response {
                     status,
                     interpretation: &interp,
                 };
-                let (step, changed) = self.finish(&id, permit, attempt, replayable, changed)?;
+                let (step, changed) = self.finish((&id, permit, sent_at), attempt, replayable)?;
                 (Some(id), Some(step), changed)
             }
             "failure" | "timeout" => {
-                let (id, permit, _) = self.land(e.id.as_deref())?;
-                let changed = self.machine.on_failure();
+                let (id, permit, sent_at) = self.land(e.id.as_deref())?;
                 let attempt = match (e.event.as_str(), e.permanent) {
                     ("timeout", None) => Attempt::TimedOut,
                     ("failure", Some(permanent)) => Attempt::Failed { permanent },
                     _ => return Err("a failure needs `permanent`, a timeout none".into()),
                 };
-                let (step, changed) = self.finish(&id, permit, attempt, replayable, changed)?;
+                let (step, changed) = self.finish((&id, permit, sent_at), attempt, replayable)?;
                 (Some(id), Some(step), changed)
             }
             "release" => {
