@@ -723,9 +723,12 @@ impl<B: TierBuf> KeyMachine<B> {
         let Some(m) = margin.filter(|_| self.margin_ns > 0) else {
             return;
         };
-        if floor > 0 {
-            // A round trip this much slower than usual says the way there can be as slow:
-            // beyond what the quotas' tolerance absorbs, the margin leans toward it.
+        let overlapped = sent_at != self.last_commit;
+        if floor > 0 && overlapped {
+            // A round trip this much slower than usual says the way there can be as slow,
+            // and another request went while this one was out, which it may have been
+            // overtaken by: beyond what the quotas' tolerance absorbs, the margin leans
+            // toward it. (Alone on the way, the response bounds the schedule below.)
             let tolerance = self.tiers.tiers().iter().map(|t| t.timing().1).min();
             let tolerance = u32::try_from(tolerance.unwrap_or(0)).unwrap_or(u32::MAX);
             let want = (rtt - floor.min(rtt))
@@ -735,7 +738,7 @@ impl<B: TierBuf> KeyMachine<B> {
                 self.margin_ns += (want - self.margin_ns) / 16;
             }
         }
-        if sent_at != self.last_commit {
+        if overlapped {
             return;
         }
         // Before any round trip is known, all of this one may have been on the way there.
