@@ -1,6 +1,7 @@
 //! [`WebRuntime`]: JavaScript's clocks and timers as a [`headway_engine::Runtime`].
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -102,6 +103,87 @@ impl WebClock {
 
 thread_local! {
     static SEEDS: Cell<u64> = const { Cell::new(0) };
+    static SOON: Soon = Soon::of_host();
+}
+
+/// The host's quickest way to run a callback once what is pending (I/O, timers, rendering)
+/// has had its turn: how a [`Sleep`] finishes its last millisecond. `setTimeout` keeps whole
+/// milliseconds (fired from a loop clock that may be a millisecond stale) and, nested,
+/// clamps to 4 ms in browsers; these do neither, and still yield to everything else.
+enum Soon {
+    /// Node's `setImmediate`.
+    Immediate(js_sys::Function),
+    /// A `MessageChannel` (browsers, workers, Deno): each message runs the oldest callback
+    /// as a task of its own.
+    Channel {
+        port: JsValue,
+        callbacks: Rc<RefCell<VecDeque<js_sys::Function>>>,
+    },
+    /// Neither: `setTimeout(callback, 0)`.
+    Timeout,
+}
+
+impl Soon {
+    fn of_host() -> Soon {
+        let global = js_sys::global();
+        let get = |o: &JsValue, name: &str| js_sys::Reflect::get(o, &JsValue::from_str(name));
+        if let Ok(f) = get(&global, "setImmediate") {
+            if let Ok(f) = f.dyn_into::<js_sys::Function>() {
+                return Soon::Immediate(f);
+            }
+        }
+        let channel = get(&global, "MessageChannel")
+            .ok()
+            .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
+            .and_then(|c| js_sys::Reflect::construct(&c, &js_sys::Array::new()).ok());
+        let Some(channel) = channel else {
+            return Soon::Timeout;
+        };
+        let ports = (get(&channel, "port1"), get(&channel, "port2"));
+        let (Ok(receiver), Ok(port)) = ports else {
+            return Soon::Timeout;
+        };
+        let callbacks: Rc<RefCell<VecDeque<js_sys::Function>>> = Rc::default();
+        let queue = Rc::clone(&callbacks);
+        let on_message = Closure::<dyn FnMut()>::new(move || {
+            let next = queue.borrow_mut().pop_front();
+            if let Some(f) = next {
+                // A callback here only resolves a promise: nothing to report if it throws.
+                f.call0(&JsValue::UNDEFINED).ok();
+            }
+        });
+        let set = js_sys::Reflect::set(&receiver, &"onmessage".into(), on_message.as_ref());
+        if set.is_err() {
+            return Soon::Timeout;
+        }
+        // The handler lives as long as the page: one per thread.
+        on_message.forget();
+        Soon::Channel { port, callbacks }
+    }
+
+    fn run(&self, callback: &js_sys::Function) {
+        match self {
+            Soon::Immediate(set_immediate) => {
+                if set_immediate.call1(&JsValue::UNDEFINED, callback).is_ok() {
+                    return;
+                }
+            }
+            Soon::Channel { port, callbacks } => {
+                let post = js_sys::Reflect::get(port, &"postMessage".into())
+                    .ok()
+                    .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+                if let Some(post) = post {
+                    callbacks.borrow_mut().push_back(callback.clone());
+                    if post.call1(port, &JsValue::UNDEFINED).is_ok() {
+                        return;
+                    }
+                    callbacks.borrow_mut().pop_back();
+                }
+            }
+            Soon::Timeout => {}
+        }
+        set_timeout(callback, 0.0);
+    }
 }
 
 /// The clock, sleep and seed of a JavaScript host.
@@ -189,9 +271,13 @@ impl Runtime for WebRuntime {
 
 /// A future that completes once [`WebRuntime::now_ns`] reaches its deadline.
 ///
-/// It arms one timer at a time and re-arms if a timer fires early (timers and
-/// `performance.now()` may disagree by a fraction of a millisecond). Dropping it clears the
-/// pending timer.
+/// On the host's clock it sleeps with `setTimeout` until less than a millisecond is left,
+/// aiming a millisecond short since the host's timers fire up to a millisecond late, and
+/// finishes by yielding to the host ([`Soon`]) until `performance.now()` reaches the
+/// deadline: a timer that fires early is never taken as on time, and the wake is within a
+/// few microseconds of the deadline at the cost of that last millisecond's turns of the
+/// event loop. A [`WebClock`]'s timers are taken as exact: whole milliseconds rounded up,
+/// re-armed if one fires early. Dropping it clears the pending timer.
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
@@ -220,13 +306,19 @@ impl Future for Sleep {
                     }
                 }
             }
-            // Round up to whole milliseconds so the timer rarely fires early.
             let wait_ns = this.deadline_ns - now;
-            let ms = (wait_ns.div_ceil(1_000_000) as f64).min(2_147_483_647.0);
+            let whole_ms = wait_ns.div_ceil(1_000_000);
+            let ms = match &this.runtime.clock {
+                Some(_) => Some(whole_ms),
+                // Under a millisecond left: finish by yielding.
+                None if wait_ns < 1_000_000 => None,
+                None => Some((whole_ms - 1).max(1)),
+            };
             let mut handle = JsValue::UNDEFINED;
             let runtime = &this.runtime;
-            let promise = Promise::new(&mut |resolve, _reject| {
-                handle = runtime.arm(&resolve, ms);
+            let promise = Promise::new(&mut |resolve, _reject| match ms {
+                Some(ms) => handle = runtime.arm(&resolve, (ms as f64).min(2_147_483_647.0)),
+                None => SOON.with(|soon| soon.run(&resolve)),
             });
             this.timer = Some((handle, JsFuture::from(promise)));
         }
