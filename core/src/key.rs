@@ -96,6 +96,17 @@ impl Tier {
     fn timing(&self) -> (u64, u64) {
         (self.quota.emission_interval_ns(), self.quota.tolerance_ns())
     }
+
+    /// How many cells conform at `now`, at most the burst.
+    fn room_at(&self, now: u64) -> u32 {
+        let (t_ns, tau_ns) = self.timing();
+        match (now + tau_ns).checked_sub(self.tat) {
+            Some(slack) => u32::try_from(slack / t_ns + 1)
+                .unwrap_or(u32::MAX)
+                .min(self.quota.burst()),
+            None => 0,
+        }
+    }
 }
 
 /// Storage for a key's tiers: inline ([`InlineTiers`], no allocation) or, with the `alloc`
@@ -655,9 +666,14 @@ impl<B: TierBuf> KeyMachine<B> {
             changed.paused_until = p.paused_until;
         }
         if self.learn {
+            // `remaining` is what the server takes before `reset`, in whatever way it counts
+            // (a fixed or sliding window, a bucket): it may all go at once, and then one
+            // request per `reset`. As a tier: 1 per reset with a burst of `remaining`
+            // (beyond a timeline's worth, no limit at all).
             let said = match (has_quota, fb.remaining, fb.reset_ns) {
                 (false, Some(r), Some(t)) if r > 0 && t > 0 => {
-                    Quota::from_nanos(u32::try_from(r).unwrap_or(u32::MAX), t).ok()
+                    let r = u32::try_from(r).unwrap_or(u32::MAX);
+                    Quota::from_nanos(1, t).and_then(|q| q.with_burst(r)).ok()
                 }
                 _ => None,
             };
@@ -678,10 +694,18 @@ impl<B: TierBuf> KeyMachine<B> {
                 changed.replan |= p.replan;
                 changed.paused_until = p.paused_until.or(changed.paused_until);
             }
+            let before = self
+                .pacing
+                .then(|| self.tiers.tiers().last().copied())
+                .flatten();
             if pacing != self.pacing_quota() {
                 let configured = self.configured_quotas();
                 let learned = self.learned_quotas();
                 self.rebuild(configured.as_slice(), learned.as_slice(), pacing);
+                changed.replan = true;
+            }
+            if let (Some(q), true) = (said, self.pacing) {
+                self.count_from_server(q, before.filter(|_| !self.discovered), now);
                 changed.replan = true;
             }
         }
@@ -850,6 +874,29 @@ impl<B: TierBuf> KeyMachine<B> {
     fn learned_quotas(&self) -> QuotaList {
         let start = usize::from(self.configured);
         self.slice_quotas(start, start + usize::from(self.learned))
+    }
+
+    /// The server's count replaces the client's on the pacing tier `q` (1 per reset, a
+    /// burst of what the server has room for): its room goes now, less what is still on its
+    /// way there (the server counts it once it arrives), and the next request at the reset.
+    ///
+    /// Answers to requests in flight together can come back out of order, and an older one
+    /// counts less than a newer: so while the window is the same one (the room said is not
+    /// beyond what the tier `before` allowed plus what is in flight), the room now is never
+    /// more than `before` still allows.
+    fn count_from_server(&mut self, q: Quota, before: Option<Tier>, now: u64) {
+        let on_the_way = self.in_flight.min(q.burst());
+        let mut room = q.burst() - on_the_way;
+        if let Some(before) = before {
+            let allowed = before.room_at(now);
+            if q.burst() <= before.quota.burst().saturating_add(self.in_flight) {
+                room = room.min(allowed);
+            }
+        }
+        if let Some(tier) = self.tiers.tiers_mut().last_mut() {
+            let spent = u64::from(q.burst() - room);
+            tier.tat = now.saturating_add(spent.saturating_mul(q.emission_interval_ns()));
+        }
     }
 
     fn pacing_quota(&self) -> Option<Quota> {
@@ -1058,17 +1105,17 @@ mod tests {
         let mut key: KeyMachine = KeyMachine::new(&[], &exact()).unwrap();
         key.commit(1, 0);
         key.release();
-        // 5 left in a second: a pacing tier of 5/s, charged nothing yet.
+        // 1 left in a second: a pacing tier of 1 per second, with that one to spend.
         answer(
             &mut key,
-            &[("X-RateLimit-Remaining", "5"), ("X-RateLimit-Reset", "1")],
+            &[("X-RateLimit-Remaining", "1"), ("X-RateLimit-Reset", "1")],
             0,
         );
         key.commit(1, 0);
         key.release();
-        assert_eq!(key.ready_at(1, 0), Ok(200 * MS));
+        assert_eq!(key.ready_at(1, 0), Ok(1000 * MS));
         // The server then publishes 10/s: a fresh tier, charged for the request that taught
-        // it (100 ms), not the pacing tier's 200 ms plus that.
+        // it (100 ms), not the pacing tier's second plus that.
         let changed = answer(&mut key, &[("RateLimit-Policy", "\"q\";q=10;w=1")], 0);
         assert!(changed.learned && changed.replan);
         assert_eq!(
