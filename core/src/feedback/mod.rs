@@ -24,7 +24,9 @@
 //! *reference* instant is the response's `Date` header when it is present and parses to a date
 //! not before 1970; otherwise it is `wall_ms`, the local unix time in milliseconds. Measuring a
 //! server's epoch against the server's own `Date` means a skewed local clock cannot turn a reset
-//! into a negative or an endless wait. Dates and epochs at or before the reference give a wait
+//! into a negative or an endless wait. `Date` has whole seconds: when `wall_ms` falls in the
+//! very second `Date` names, the clocks agree and `wall_ms` (which says where in that second we
+//! are) is the reference, so an epoch reset is not read up to a second too long. Dates and epochs at or before the reference give a wait
 //! of zero.
 //!
 //! # Verdicts
@@ -444,13 +446,24 @@ pub fn interpret<H: Headers + ?Sized>(
 }
 
 /// The instant epochs and dates are measured against: the `Date` header, else `wall_ms`.
+///
+/// `Date` has whole seconds: the server's clock was somewhere in that second. When the local
+/// clock is in the same second, the two agree, and the local clock says where in it we are
+/// (without it, a reset would read up to a second long); otherwise the local clock is skewed
+/// and `Date` alone decides.
 fn reference<H: Headers + ?Sized>(headers: &H, wall_ms: u64) -> Reference {
     let local = Reference::from_millis(wall_ms);
     headers
         .get("date")
         .and_then(|d| parse_http_date(d, local.unix_secs))
         .and_then(|secs| u64::try_from(secs).ok())
-        .map_or(local, Reference::from_secs)
+        .map_or(local, |secs| {
+            if wall_ms / 1000 == secs {
+                local
+            } else {
+                Reference::from_secs(secs)
+            }
+        })
 }
 
 /// The current window as one source describes it; unknown fields are `None`.

@@ -99,6 +99,27 @@ fn retry_after_dates_against_the_date_header() {
 }
 
 #[test]
+fn a_local_clock_in_the_dates_second_says_where_in_that_second_we_are() {
+    // NOW_MS is 2026-01-01T00:00:00Z; the reset is at 00:01:00.
+    let h = [
+        ("Date", "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ("X-RateLimit-Reset", "1767225660"),
+        ("X-RateLimit-Remaining", "0"),
+    ];
+    let reset = |wall| {
+        interpret(200, &h, wall, &Options::default())
+            .feedback
+            .reset_ns
+    };
+    // 700 ms into the Date's second: the reset is 59.3 s away, not 60 s.
+    assert_eq!(reset(NOW_MS + 700), Some(59_300_000_000));
+    assert_eq!(reset(NOW_MS), Some(60 * S));
+    // A local clock outside that second is skewed (by however little): Date alone decides.
+    assert_eq!(reset(NOW_MS + 1_000), Some(60 * S));
+    assert_eq!(reset(NOW_MS - 1), Some(60 * S));
+}
+
+#[test]
 fn unusable_date_header_falls_back_to_the_wall_clock() {
     for date in [
         "garbage",
