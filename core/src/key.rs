@@ -96,21 +96,10 @@ impl Tier {
     fn timing(&self) -> (u64, u64) {
         (self.quota.emission_interval_ns(), self.quota.tolerance_ns())
     }
-
-    /// How many cells conform at `now`, at most the burst.
-    fn room_at(&self, now: u64) -> u32 {
-        let (t_ns, tau_ns) = self.timing();
-        match (now + tau_ns).checked_sub(self.tat) {
-            Some(slack) => u32::try_from(slack / t_ns + 1)
-                .unwrap_or(u32::MAX)
-                .min(self.quota.burst()),
-            None => 0,
-        }
-    }
 }
 
 /// Storage for a key's tiers: inline ([`InlineTiers`], no allocation) or, with the `alloc`
-/// feature, a `Vec` sized to the tiers in force (what a keyed store holding many keys wants).
+/// feature, a boxed slice sized to the tiers in force (what a keyed store holding many keys wants).
 pub trait TierBuf {
     /// The tiers, in order.
     fn tiers(&self) -> &[Tier];
@@ -164,8 +153,10 @@ impl TierBuf for InlineTiers {
     }
 }
 
+/// Tiers on the heap, exactly as many as there are (a key map's keys pay for what they use).
+/// Changing how many there are allocates a new slice; the limiter paths never do.
 #[cfg(feature = "alloc")]
-impl TierBuf for alloc::vec::Vec<Tier> {
+impl TierBuf for alloc::boxed::Box<[Tier]> {
     fn tiers(&self) -> &[Tier] {
         self
     }
@@ -176,14 +167,21 @@ impl TierBuf for alloc::vec::Vec<Tier> {
 
     fn replace(&mut self, quotas: &[Quota]) {
         let quotas = &quotas[..quotas.len().min(MAX_TIERS)];
-        self.truncate(quotas.len());
-        for (i, quota) in quotas.iter().enumerate() {
-            match self.get_mut(i) {
-                Some(tier) => tier.quota = *quota,
-                None => self.push(Tier::new(*quota)),
-            }
+        if quotas.len() != self.len() {
+            let old = core::mem::take(self);
+            *self = quotas
+                .iter()
+                .enumerate()
+                .map(|(i, quota)| Tier {
+                    quota: *quota,
+                    tat: old.get(i).map_or(0, |t| t.tat),
+                })
+                .collect();
+            return;
         }
-        self.shrink_to_fit();
+        for (tier, quota) in self.iter_mut().zip(quotas) {
+            tier.quota = *quota;
+        }
     }
 }
 
@@ -360,6 +358,10 @@ pub struct KeyMachine<B: TierBuf = InlineTiers> {
     streak: u16,
     /// When the latest admission went.
     last_commit: u64,
+    /// The earliest end the server's answers gave for the window the pacing tier counts (0:
+    /// none yet). Every answer's end is at or after the true one, so a request admitted at
+    /// or after it was counted in a later window.
+    window_end: u64,
     /// A low estimate of the time from admission to response (0 before the first), rising
     /// slowly toward what is seen so that it follows a lasting change.
     rtt_floor_ns: u32,
@@ -405,6 +407,7 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             margin_ns,
             streak: 0,
             last_commit: 0,
+            window_end: 0,
             rtt_floor_ns: 0,
             breaker,
         })
@@ -677,6 +680,11 @@ impl<B: TierBuf> KeyMachine<B> {
                 }
                 _ => None,
             };
+            // The pacing tier the headers set before (not one discovered from rejections).
+            let before = (self.pacing && !self.discovered)
+                .then(|| self.tiers.tiers().last().copied())
+                .flatten();
+            let said = said.map(|q| self.in_window(q, before, sent_at, now));
             // Nothing but the status: no window, no Retry-After (a pause says when to come
             // back; discovery is for a server that says nothing at all).
             let silent =
@@ -694,10 +702,6 @@ impl<B: TierBuf> KeyMachine<B> {
                 changed.replan |= p.replan;
                 changed.paused_until = p.paused_until.or(changed.paused_until);
             }
-            let before = self
-                .pacing
-                .then(|| self.tiers.tiers().last().copied())
-                .flatten();
             if pacing != self.pacing_quota() {
                 let configured = self.configured_quotas();
                 let learned = self.learned_quotas();
@@ -705,7 +709,7 @@ impl<B: TierBuf> KeyMachine<B> {
                 changed.replan = true;
             }
             if let (Some(q), true) = (said, self.pacing) {
-                self.count_from_server(q, before.filter(|_| !self.discovered), now);
+                self.count_from_server(q, now);
                 changed.replan = true;
             }
         }
@@ -876,26 +880,37 @@ impl<B: TierBuf> KeyMachine<B> {
         self.slice_quotas(start, start + usize::from(self.learned))
     }
 
-    /// The server's count replaces the client's on the pacing tier `q` (1 per reset, a
-    /// burst of what the server has room for): its room goes now, less what is still on its
-    /// way there (the server counts it once it arrives), and the next request at the reset.
+    /// The pacing tier `q` an answer describes (1 per reset, a burst of the room it says),
+    /// as the window counted so far allows it.
     ///
-    /// Answers to requests in flight together can come back out of order, and an older one
-    /// counts less than a newer: so while the window is the same one (the room said is not
-    /// beyond what the tier `before` allowed plus what is in flight), the room now is never
-    /// more than `before` still allows.
-    fn count_from_server(&mut self, q: Quota, before: Option<Tier>, now: u64) {
-        let on_the_way = self.in_flight.min(q.burst());
-        let mut room = q.burst() - on_the_way;
-        if let Some(before) = before {
-            let allowed = before.room_at(now);
-            if q.burst() <= before.quota.burst().saturating_add(self.in_flight) {
-                room = room.min(allowed);
+    /// Answers to requests in flight together come back in any order, and within one window
+    /// an answer the server gave earlier says more room than a later one. So an answer to a
+    /// request admitted (at `sent_at`) before the end on record of the window counted so far
+    /// may be from that window, and its room is at most the least said in it (the burst of
+    /// the tier `before`). Only a request admitted after that end was surely counted in a new
+    /// window, and its answer starts the count afresh.
+    fn in_window(&mut self, q: Quota, before: Option<Tier>, sent_at: u64, now: u64) -> Quota {
+        let end = now.saturating_add(q.emission_interval_ns());
+        match before {
+            Some(before) if sent_at < self.window_end => {
+                self.window_end = self.window_end.min(end);
+                q.with_burst(q.burst().min(before.quota.burst()))
+                    .unwrap_or(q)
+            }
+            _ => {
+                self.window_end = end;
+                q
             }
         }
+    }
+
+    /// The server's count replaces the client's on the pacing tier `q`: its room goes now,
+    /// less what is still on its way there (the server counts each once it arrives, and
+    /// answers to those it counted already say less room), and the next request at the reset.
+    fn count_from_server(&mut self, q: Quota, now: u64) {
         if let Some(tier) = self.tiers.tiers_mut().last_mut() {
-            let spent = u64::from(q.burst() - room);
-            tier.tat = now.saturating_add(spent.saturating_mul(q.emission_interval_ns()));
+            let on_the_way = u64::from(self.in_flight.min(q.burst()));
+            tier.tat = now.saturating_add(on_the_way.saturating_mul(q.emission_interval_ns()));
         }
     }
 

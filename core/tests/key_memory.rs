@@ -7,7 +7,7 @@ use headway_core::Quota;
 
 #[test]
 fn a_key_with_one_tier_fits_in_128_bytes() {
-    let key: KeyMachine<Vec<Tier>> =
+    let key: KeyMachine<Box<[Tier]>> =
         KeyMachine::new(&[Quota::per_second(10).unwrap()], &KeyPolicy::default()).unwrap();
     let machine = std::mem::size_of_val(&key);
     let tiers = key.quotas().count() * std::mem::size_of::<Tier>();

@@ -146,7 +146,7 @@ struct Waiter {
 /// FIFO queue of waiters in front of it.
 #[derive(Debug)]
 pub(crate) struct KeyState {
-    machine: KeyMachine<Vec<Tier>>,
+    machine: KeyMachine<Box<[Tier]>>,
     queue: BTreeMap<u64, Waiter>,
     /// The rate state once every queued waiter has had its turn, as planned; `None` when
     /// something changed since and it must be planned again. Boxed: an idle key keeps one
@@ -307,7 +307,7 @@ impl Key {
     pub(crate) fn update<T>(
         &self,
         now: u64,
-        event: impl FnOnce(&mut KeyMachine<Vec<Tier>>) -> (T, Changed),
+        event: impl FnOnce(&mut KeyMachine<Box<[Tier]>>) -> (T, Changed),
     ) -> T {
         let mut st = lock(&self.state);
         let (out, changed) = event(&mut st.machine);

@@ -92,7 +92,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
     /// Checks the configuration and builds the limiter.
     pub fn build(self) -> Result<Limiter<K, R>, ConfigError> {
         for quotas in std::iter::once(&self.quotas).chain(self.per_key.values()) {
-            KeyMachine::<Vec<Tier>>::new(quotas, &self.policy)?;
+            KeyMachine::<Box<[Tier]>>::new(quotas, &self.policy)?;
         }
         if self.concurrency == Some(0) {
             return Err(ConfigError::ZeroConcurrency);
