@@ -24,8 +24,8 @@
 //! its caller and 10/s by its server goes at 10/s. A learned quota that a configured one
 //! already keeps the client within (no higher rate, no larger burst than the learned window
 //! allows) is not installed, so it cannot take a configured burst away. Without either,
-//! `remaining`/`reset` give a pacing tier that spreads what is left over what is left of the
-//! window, and a server that answers nothing but bare 429s has its rate found from them
+//! `remaining`/`reset` give a pacing tier: what remains may go at once (the server's count,
+//! less what is on its way there), then one request per reset (the next window), and a server that answers nothing but bare 429s has its rate found from them
 //! (additive increase, multiplicative decrease).
 //!
 //! ```
@@ -605,8 +605,9 @@ impl<B: TierBuf> KeyMachine<B> {
     /// - a wait longer than `max_wait` (the call fails with it): the key is paused for the
     ///   server's whole wait.
     ///
-    /// Without a known quota the headers are all there is: `remaining` is spread over
-    /// `reset` as a pacing tier. A server that says nothing at all (no window, no
+    /// Without a known quota the headers are all there is: a pacing tier of one request per
+    /// `reset` with a burst of `remaining`, counted from the server (within one window, the
+    /// least room any of its answers said, less what is in flight). A server that says nothing at all (no window, no
     /// `Retry-After`) but 429 teaches a rate by its rejections instead, as the pacing tier:
     /// halved by a 429, raised by a 32nd every 16 successes in a row.
     ///
