@@ -362,6 +362,9 @@ pub struct KeyMachine<B: TierBuf = InlineTiers> {
     /// none yet). Every answer's end is at or after the true one, so a request admitted at
     /// or after it was counted in a later window.
     window_end: u64,
+    /// When the request whose answer began that count was admitted: an answer to one
+    /// admitted before it may be from an older window, and says nothing of this one's end.
+    window_start: u64,
     /// A low estimate of the time from admission to response (0 before the first), rising
     /// slowly toward what is seen so that it follows a lasting change.
     rtt_floor_ns: u32,
@@ -408,6 +411,7 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             streak: 0,
             last_commit: 0,
             window_end: 0,
+            window_start: 0,
             rtt_floor_ns: 0,
             breaker,
         })
@@ -889,16 +893,21 @@ impl<B: TierBuf> KeyMachine<B> {
     /// request admitted (at `sent_at`) before the end on record of the window counted so far
     /// may be from that window, and its room is at most the least said in it (the burst of
     /// the tier `before`). Only a request admitted after that end was surely counted in a new
-    /// window, and its answer starts the count afresh.
+    /// window, and its answer starts the count afresh. An answer to a request admitted before
+    /// the one that began the count may be from the window before, whose end it would give:
+    /// it lowers the room, never the end.
     fn in_window(&mut self, q: Quota, before: Option<Tier>, sent_at: u64, now: u64) -> Quota {
         let end = now.saturating_add(q.emission_interval_ns());
         match before {
             Some(before) if sent_at < self.window_end => {
-                self.window_end = self.window_end.min(end);
+                if sent_at >= self.window_start {
+                    self.window_end = self.window_end.min(end);
+                }
                 q.with_burst(q.burst().min(before.quota.burst()))
                     .unwrap_or(q)
             }
             _ => {
+                self.window_start = sent_at;
                 self.window_end = end;
                 q
             }
@@ -1114,6 +1123,35 @@ mod tests {
                 Some(KeyError::Margin)
             );
         }
+    }
+
+    #[test]
+    fn a_late_answer_from_the_window_before_lowers_the_room_but_not_the_windows_end() {
+        let mut key: KeyMachine = KeyMachine::new(&[], &exact()).unwrap();
+        let heard = |key: &mut KeyMachine, remaining: &str, reset: &str, sent_at, now| {
+            key.release();
+            let h = [
+                ("X-RateLimit-Remaining", remaining),
+                ("X-RateLimit-Reset", reset),
+            ];
+            let i = interpret(200, &h, 0, &Options::default());
+            key.on_response(&i, sent_at, now, &exact(), &mut SplitMix64::new(0));
+            key.quotas().last().unwrap().burst()
+        };
+        // a and b go at 0; a's answer starts a window that ends by 1.01 s.
+        key.commit(1, 0);
+        key.commit(1, 0);
+        assert_eq!(heard(&mut key, "5", "1", 0, 10 * MS), 5);
+        // c, sent after that end, is in a new window that ends by 2.11 s.
+        key.commit(1, 1100 * MS);
+        assert_eq!(heard(&mut key, "9", "1", 1100 * MS, 1110 * MS), 9);
+        // b's answer, from the window before, comes back late: it may only lower the room.
+        key.commit(1, 1115 * MS);
+        assert_eq!(heard(&mut key, "4", "0.5", 0, 1120 * MS), 4);
+        // d, sent at 1.7 s, is still in c's window (its end was not moved to b's 1.62 s), so
+        // its answer cannot raise the room again.
+        key.commit(1, 1700 * MS);
+        assert_eq!(heard(&mut key, "9", "1", 1700 * MS, 1710 * MS), 4);
     }
 
     #[test]

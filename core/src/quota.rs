@@ -34,7 +34,6 @@ pub struct Quota {
     period_ns: u64,
     burst: u32,
     t_ns: u64,
-    tau_ns: u64,
 }
 
 /// Why a quota could not be built. Every bad configuration is caught at construction.
@@ -81,7 +80,6 @@ impl Quota {
             period_ns,
             burst: 1,
             t_ns,
-            tau_ns: 0,
         })
     }
 
@@ -116,30 +114,19 @@ impl Quota {
         if burst == 0 {
             return Err(QuotaError::ZeroBurst);
         }
-        let Some(tau_ns) = self.t_ns.checked_mul(burst as u64 - 1) else {
+        if self.t_ns.checked_mul(burst as u64 - 1).is_none() {
             return Err(QuotaError::Overflow);
-        };
-        Ok(Quota {
-            burst,
-            tau_ns,
-            ..self
-        })
+        }
+        Ok(Quota { burst, ..self })
     }
 
     /// Rebuilds a quota from its stored parts (the parts of a quota that was valid).
-    pub(crate) const fn from_parts(
-        limit: u32,
-        period_ns: u64,
-        burst: u32,
-        t_ns: u64,
-        tau_ns: u64,
-    ) -> Quota {
+    pub(crate) const fn from_parts(limit: u32, period_ns: u64, burst: u32, t_ns: u64) -> Quota {
         Quota {
             limit,
             period_ns,
             burst,
             t_ns,
-            tau_ns,
         }
     }
 
@@ -175,7 +162,8 @@ impl Quota {
 
     /// The tolerance `tau = T * (burst - 1)` in nanoseconds.
     pub const fn tolerance_ns(&self) -> u64 {
-        self.tau_ns
+        // Checked when the burst was set: it does not overflow.
+        self.t_ns * (self.burst as u64 - 1)
     }
 }
 

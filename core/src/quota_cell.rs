@@ -78,7 +78,6 @@ impl QuotaCell {
                 c.period_ns.load(Ordering::Relaxed),
                 limit_burst as u32,
                 c.t_ns.load(Ordering::Relaxed),
-                c.tau_ns.load(Ordering::Relaxed),
             )
         })
     }
