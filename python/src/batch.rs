@@ -53,7 +53,10 @@ impl Stream for Items {
         }
         if self.next.is_none() {
             let task = Python::attach(|py| {
-                let awaitable = self.iterator.bind(py).call_method0(pyo3::intern!(py, "__anext__"))?;
+                let awaitable = self
+                    .iterator
+                    .bind(py)
+                    .call_method0(pyo3::intern!(py, "__anext__"))?;
                 Task::spawn(py, awaitable)
             });
             match task {
@@ -86,7 +89,10 @@ impl Stream for Items {
 use std::future::Future;
 
 /// One item's call: `fetch(item)` run as a task; its exception is its value.
-fn call(fetch: &Py<PyAny>, item: PyResult<Py<PyAny>>) -> impl Future<Output = Out> + Send + 'static {
+fn call(
+    fetch: &Py<PyAny>,
+    item: PyResult<Py<PyAny>>,
+) -> impl Future<Output = Out> + Send + 'static {
     let task = item.and_then(|item| {
         Python::attach(|py| -> PyResult<PyResult<Task>> {
             // A call that raises at once, or returns no awaitable, is that item's result.
@@ -104,7 +110,9 @@ fn call(fetch: &Py<PyAny>, item: PyResult<Py<PyAny>>) -> impl Future<Output = Ou
         };
         Python::attach(|py| match result {
             Ok(v) => Out::Value(v),
-            Err(e) if e.is_instance_of::<PyException>(py) => Out::Value(e.into_value(py).into_any()),
+            Err(e) if e.is_instance_of::<PyException>(py) => {
+                Out::Value(e.into_value(py).into_any())
+            }
             Err(e) => Out::Raise(e),
         })
     }
@@ -188,7 +196,9 @@ pub fn map(
     ordered: bool,
 ) -> PyResult<Map> {
     if !fetch.is_callable() {
-        return Err(crate::errors::wrong_type("\"fetch\" must be an async function".into()));
+        return Err(crate::errors::wrong_type(
+            "\"fetch\" must be an async function".into(),
+        ));
     }
     let concurrency = match concurrency {
         None => 10,
@@ -210,7 +220,8 @@ pub fn map(
         done: false,
     };
     let fetch = fetch.unbind();
-    let outputs = headway_engine::run_stream(input, concurrency, ordered, move |item| call(&fetch, item));
+    let outputs =
+        headway_engine::run_stream(input, concurrency, ordered, move |item| call(&fetch, item));
     Ok(Map {
         outputs: Arc::new(Mutex::new(Some(Box::pin(outputs)))),
     })

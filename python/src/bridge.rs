@@ -24,7 +24,11 @@ use crate::lock;
 pub type BoxFuture = Pin<Box<dyn Future<Output = PyResult<Py<PyAny>>> + Send>>;
 
 /// An `asyncio` function, looked up once.
-fn asyncio_fn(py: Python<'_>, cell: &'static PyOnceLock<Py<PyAny>>, name: &str) -> PyResult<Py<PyAny>> {
+fn asyncio_fn(
+    py: Python<'_>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    name: &str,
+) -> PyResult<Py<PyAny>> {
     cell.get_or_try_init(py, || {
         Ok::<_, PyErr>(py.import("asyncio")?.getattr(name)?.unbind())
     })
@@ -48,7 +52,10 @@ struct SignalState {
 
 /// Completes `future` unless it is done (cancelled) already.
 fn complete(py: Python<'_>, future: &Bound<'_, PyAny>) -> PyResult<()> {
-    if !future.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+    if !future
+        .call_method0(pyo3::intern!(py, "done"))?
+        .is_truthy()?
+    {
         future.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?;
     }
     Ok(())
@@ -136,7 +143,9 @@ impl Pending {
     fn send(&self, py: Python<'_>, _value: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let mut slot = lock(&self.future);
         let Some(future) = slot.as_mut() else {
-            return Err(PyRuntimeError::new_err("cannot reuse an awaited headway operation"));
+            return Err(PyRuntimeError::new_err(
+                "cannot reuse an awaited headway operation",
+            ));
         };
         lock(&self.signal.state).woken = false;
         let waker = Waker::from(Arc::clone(&self.signal));

@@ -12,11 +12,7 @@ pub fn secs(d: Duration) -> f64 {
 }
 
 /// An instance of `headway.errors.<class>` built with `args`.
-fn raise<'py>(
-    py: Python<'py>,
-    class: &str,
-    args: impl pyo3::call::PyCallArgs<'py>,
-) -> PyErr {
+fn raise<'py>(py: Python<'py>, class: &str, args: impl pyo3::call::PyCallArgs<'py>) -> PyErr {
     let built = py
         .import(pyo3::intern!(py, "headway.errors"))
         .and_then(|m| m.getattr(class))
@@ -68,9 +64,7 @@ pub fn acquire(py: Python<'_>, e: AcquireError) -> PyErr {
 pub fn try_acquire(py: Python<'_>, e: TryAcquireError) -> PyErr {
     let message = e.to_string();
     match e {
-        TryAcquireError::NotYet { wait } => {
-            raise(py, "NotReadyError", (message, Some(secs(wait))))
-        }
+        TryAcquireError::NotYet { wait } => raise(py, "NotReadyError", (message, Some(secs(wait)))),
         TryAcquireError::AtCapacity => raise(py, "NotReadyError", (message, None::<f64>)),
         TryAcquireError::Never(e) => acquire(py, e),
     }

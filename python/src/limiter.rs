@@ -61,7 +61,10 @@ impl Permit {
     }
 
     fn __repr__(&self) -> String {
-        format!("<headway.Permit held={}>", if self.held() { "True" } else { "False" })
+        format!(
+            "<headway.Permit held={}>",
+            if self.held() { "True" } else { "False" }
+        )
     }
 }
 
@@ -109,7 +112,10 @@ impl Acquisition {
         if let Some(permit) = lock(&self.held).take() {
             permit.get().release();
         }
-        Pending::ready(Ok(false.into_pyobject(py).map(|b| b.to_owned().into_any().unbind()).unwrap_or_else(|_| py.None())))
+        Pending::ready(Ok(false
+            .into_pyobject(py)
+            .map(|b| b.to_owned().into_any().unbind())
+            .unwrap_or_else(|_| py.None())))
     }
 }
 
@@ -117,8 +123,15 @@ impl Acquisition {
 fn cells(n: &Bound<'_, PyAny>) -> PyResult<u32> {
     let py = n.py();
     options::count_u32(py, "n", n, 1)
-        .map_err(|_| errors::bad_argument(format!("\"n\" must be an int from 1 to {}, got {n}", u32::MAX)))
-        .and_then(|n| n.ok_or_else(|| errors::bad_argument("\"n\" must be an int, got None".into())))
+        .map_err(|_| {
+            errors::bad_argument(format!(
+                "\"n\" must be an int from 1 to {}, got {n}",
+                u32::MAX
+            ))
+        })
+        .and_then(|n| {
+            n.ok_or_else(|| errors::bad_argument("\"n\" must be an int, got None".into()))
+        })
 }
 
 /// A key: a string.
@@ -126,7 +139,9 @@ fn key(k: &Bound<'_, PyAny>) -> PyResult<String> {
     k.extract::<String>().map_err(|_| {
         errors::wrong_type(format!(
             "\"key\" must be a str, got {}",
-            k.get_type().name().map_or_else(|_| "?".into(), |n| n.to_string())
+            k.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string())
         ))
     })
 }
@@ -151,7 +166,11 @@ fn key_dict<'py>(py: Python<'py>, k: &KeySnapshot) -> PyResult<Bound<'py, PyDict
     Ok(d)
 }
 
-fn stats_dict<'py>(py: Python<'py>, s: &Stats, in_flight: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
+fn stats_dict<'py>(
+    py: Python<'py>,
+    s: &Stats,
+    in_flight: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("sent", s.sent)?;
     d.set_item("succeeded", s.succeeded)?;
@@ -219,15 +238,21 @@ impl Limiter {
             config.timeout = headway_engine::ClientConfig::default().timeout;
         }
         let clock = options::clock(&clock.unwrap_or_else(none))?;
-        let client = Client::new(PyRuntime::new(clock), config)
-            .map_err(|e| errors::engine_config(py, e))?;
+        let client =
+            Client::new(PyRuntime::new(clock), config).map_err(|e| errors::engine_config(py, e))?;
         Ok(Limiter { client })
     }
 
     /// Waits in `key`'s queue for `n` cells.
     #[pyo3(signature = (key=None, n=None))]
-    fn acquire(&self, key: Option<Bound<'_, PyAny>>, n: Option<Bound<'_, PyAny>>) -> PyResult<Acquisition> {
-        let key = key.as_ref().map_or_else(|| Ok(DEFAULT_KEY.to_string()), self::key)?;
+    fn acquire(
+        &self,
+        key: Option<Bound<'_, PyAny>>,
+        n: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Acquisition> {
+        let key = key
+            .as_ref()
+            .map_or_else(|| Ok(DEFAULT_KEY.to_string()), self::key)?;
         let n = n.as_ref().map_or(Ok(1), cells)?;
         Ok(Acquisition {
             client: self.client.clone(),
@@ -239,8 +264,15 @@ impl Limiter {
 
     /// A permit now, or `NotReadyError` (or a permanent error); never jumps the queue.
     #[pyo3(signature = (key=None, n=None))]
-    fn try_acquire(&self, py: Python<'_>, key: Option<Bound<'_, PyAny>>, n: Option<Bound<'_, PyAny>>) -> PyResult<Permit> {
-        let key = key.as_ref().map_or_else(|| Ok(DEFAULT_KEY.to_string()), self::key)?;
+    fn try_acquire(
+        &self,
+        py: Python<'_>,
+        key: Option<Bound<'_, PyAny>>,
+        n: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Permit> {
+        let key = key
+            .as_ref()
+            .map_or_else(|| Ok(DEFAULT_KEY.to_string()), self::key)?;
         let n = n.as_ref().map_or(Ok(1), cells)?;
         self.client
             .limiter()
@@ -250,7 +282,12 @@ impl Limiter {
     }
 
     /// Admits nothing on `key` for `seconds`; every queued waiter re-plans.
-    fn pause(&self, py: Python<'_>, key: Bound<'_, PyAny>, seconds: Bound<'_, PyAny>) -> PyResult<()> {
+    fn pause(
+        &self,
+        py: Python<'_>,
+        key: Bound<'_, PyAny>,
+        seconds: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let key = self::key(&key)?;
         let d = options::seconds(py, "seconds", &seconds, false)?;
         self.client.limiter().pause_for(key.as_str(), d);
@@ -258,7 +295,12 @@ impl Limiter {
     }
 
     /// Sets `key`'s quotas, keeping its state.
-    fn set_quotas(&self, py: Python<'_>, key: Bound<'_, PyAny>, quotas: Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_quotas(
+        &self,
+        py: Python<'_>,
+        key: Bound<'_, PyAny>,
+        quotas: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let key = self::key(&key)?;
         let quotas = options::quotas(py, "quotas", &quotas, None)?;
         self.client
@@ -273,7 +315,11 @@ impl Limiter {
     }
 
     /// The state of one key (as it would start, when not held).
-    fn key_stats<'py>(&self, py: Python<'py>, key: Bound<'_, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    fn key_stats<'py>(
+        &self,
+        py: Python<'py>,
+        key: Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let key = self::key(&key)?;
         key_dict(py, &self.client.limiter().snapshot(key.as_str()))
     }
@@ -318,6 +364,14 @@ impl Limiter {
     }
 
     fn __repr__(&self) -> String {
-        format!("<headway.Limiter {:?}>", self.client.config().quotas.iter().map(|q| q.to_string()).collect::<Vec<_>>())
+        format!(
+            "<headway.Limiter {:?}>",
+            self.client
+                .config()
+                .quotas
+                .iter()
+                .map(|q| q.to_string())
+                .collect::<Vec<_>>()
+        )
     }
 }

@@ -19,7 +19,12 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 
 /// One quota string such as `"100/min"` or `"30000/h burst 10"`, with `burst` applied when
 /// the string names none.
-fn quota(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, burst: Option<u32>) -> PyResult<Quota> {
+fn quota(
+    py: Python<'_>,
+    option: &str,
+    v: &Bound<'_, PyAny>,
+    burst: Option<u32>,
+) -> PyResult<Quota> {
     let Ok(s) = v.cast::<PyString>() else {
         return Err(wrong_type(format!(
             "\"{option}\" must be a quota string such as \"100/min\", got {}",
@@ -40,7 +45,12 @@ fn quota(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, burst: Option<u32>)
 }
 
 /// `None`, one quota string, or a list of them (tiers, all of which must admit).
-pub fn quotas(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, burst: Option<u32>) -> PyResult<Vec<Quota>> {
+pub fn quotas(
+    py: Python<'_>,
+    option: &str,
+    v: &Bound<'_, PyAny>,
+    burst: Option<u32>,
+) -> PyResult<Vec<Quota>> {
     if v.is_none() {
         return Ok(Vec::new());
     }
@@ -58,39 +68,68 @@ pub fn quotas(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, burst: Option<
         out.push(quota(py, option, &item?, burst)?);
     }
     if out.is_empty() {
-        return Err(config(py, format!("\"{option}\" must not be an empty list (use None for no quota)")));
+        return Err(config(
+            py,
+            format!("\"{option}\" must not be an empty list (use None for no quota)"),
+        ));
     }
     Ok(out)
 }
 
 /// An optional integer of at least `min`.
-pub fn count(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, min: u64) -> PyResult<Option<u64>> {
+pub fn count(
+    py: Python<'_>,
+    option: &str,
+    v: &Bound<'_, PyAny>,
+    min: u64,
+) -> PyResult<Option<u64>> {
     if v.is_none() {
         return Ok(None);
     }
     if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
-        return Err(wrong_type(format!("\"{option}\" must be an int, got {}", type_name(v))));
+        return Err(wrong_type(format!(
+            "\"{option}\" must be an int, got {}",
+            type_name(v)
+        )));
     }
     match v.extract::<u64>() {
         Ok(n) if n >= min => Ok(Some(n)),
-        _ => Err(config(py, format!("\"{option}\" must be at least {min}, got {v}"))),
+        _ => Err(config(
+            py,
+            format!("\"{option}\" must be at least {min}, got {v}"),
+        )),
     }
 }
 
 /// An optional integer of at least `min` that fits `u32`.
-pub fn count_u32(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, min: u32) -> PyResult<Option<u32>> {
+pub fn count_u32(
+    py: Python<'_>,
+    option: &str,
+    v: &Bound<'_, PyAny>,
+    min: u32,
+) -> PyResult<Option<u32>> {
     match count(py, option, v, min.into())? {
         None => Ok(None),
-        Some(n) => u32::try_from(n)
-            .map(Some)
-            .map_err(|_| config(py, format!("\"{option}\" must be at most {}, got {n}", u32::MAX))),
+        Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+            config(
+                py,
+                format!("\"{option}\" must be at most {}, got {n}", u32::MAX),
+            )
+        }),
     }
 }
 
 /// A duration in seconds (int or float, finite or `inf`, at least zero; more than zero when
 /// `positive`).
-pub fn seconds(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, positive: bool) -> PyResult<Duration> {
-    if v.is_instance_of::<PyBool>() || !(v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>()) {
+pub fn seconds(
+    py: Python<'_>,
+    option: &str,
+    v: &Bound<'_, PyAny>,
+    positive: bool,
+) -> PyResult<Duration> {
+    if v.is_instance_of::<PyBool>()
+        || !(v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>())
+    {
         return Err(wrong_type(format!(
             "\"{option}\" must be a number of seconds, got {}",
             type_name(v)
@@ -98,8 +137,15 @@ pub fn seconds(py: Python<'_>, option: &str, v: &Bound<'_, PyAny>, positive: boo
     }
     let s: f64 = v.extract()?;
     if s.is_nan() || s < 0.0 || (positive && s == 0.0) {
-        let bound = if positive { "greater than 0" } else { "at least 0" };
-        return Err(config(py, format!("\"{option}\" must be {bound} seconds, got {s}")));
+        let bound = if positive {
+            "greater than 0"
+        } else {
+            "at least 0"
+        };
+        return Err(config(
+            py,
+            format!("\"{option}\" must be {bound} seconds, got {s}"),
+        ));
     }
     Ok(Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
@@ -152,7 +198,8 @@ impl Options<'_> {
         if let Some(n) = count(py, "concurrency", &self.concurrency, 1)? {
             cfg.concurrency = Some(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        cfg.per_key_concurrency = count_u32(py, "per_key_concurrency", &self.per_key_concurrency, 1)?;
+        cfg.per_key_concurrency =
+            count_u32(py, "per_key_concurrency", &self.per_key_concurrency, 1)?;
         cfg.max_wait = seconds(py, "max_wait", &self.max_wait, false)?;
         cfg.timeout = if self.timeout.is_none() {
             None
@@ -171,12 +218,18 @@ impl Options<'_> {
             };
             for (k, v) in dict.iter() {
                 let key: String = k.extract().map_err(|_| {
-                    wrong_type(format!("\"key_quotas\" keys must be strings, got {}", type_name(&k)))
+                    wrong_type(format!(
+                        "\"key_quotas\" keys must be strings, got {}",
+                        type_name(&k)
+                    ))
                 })?;
                 let option = format!("key_quotas[{key:?}]");
                 let qs = quotas(py, &option, &v, burst)?;
                 if qs.is_empty() {
-                    return Err(config(py, format!("\"{option}\" must name at least one quota")));
+                    return Err(config(
+                        py,
+                        format!("\"{option}\" must name at least one quota"),
+                    ));
                 }
                 cfg.key_quotas.push((key, qs));
             }

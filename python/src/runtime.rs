@@ -231,7 +231,10 @@ impl Drop for Sleep {
             Python::attach(|py| {
                 // Cancelling a timer that already ran is a no-op; a failure leaves a timer
                 // that wakes nothing.
-                let _ = timer.handle.bind(py).call_method0(pyo3::intern!(py, "cancel"));
+                let _ = timer
+                    .handle
+                    .bind(py)
+                    .call_method0(pyo3::intern!(py, "cancel"));
             });
         }
     }
