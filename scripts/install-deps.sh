@@ -21,6 +21,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v wasm-opt >/dev/null 2>&1 || missing+=(binaryen)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
+# The Python package's tests build a virtual environment (python/test.sh).
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

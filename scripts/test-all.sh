@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: style, native tests (core, engine, tokio adapter against the mock
-# API, CLI, conformance), loom models, no_std builds, and the wasm targets (Node, headless
-# Chromium, the npm package's JS API, a real-browser end-to-end run), then every test
+# API, CLI, conformance), loom models, no_std builds, the Python package (python/test.sh),
+# and the wasm targets (Node, headless Chromium, the npm package's JS API, a real-browser
+# end-to-end run), then every test
 # executable and node:test suite again with the wall clock set to 2028, so that no test can
 # depend on today's date.
 #
@@ -62,6 +63,11 @@ cargo_tests env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 step "no_std builds of the core"
 cargo build -p headway-core --target wasm32-unknown-unknown
 cargo build -p headway-core --target thumbv7em-none-eabihf
+
+if [ -f python/test.sh ]; then
+  step "python: the headway package (pip install ./python, pytest against the mock API, mypy)"
+  bash python/test.sh
+fi
 
 if [ -f wasm/test.sh ]; then
   step "wasm: Node, headless Chromium, npm package, browser end-to-end"
