@@ -44,8 +44,9 @@ Output: one JSON object a line, in input order:
 status is null when no response came back; error then says why (invalid URL, connection
 refused, timeout, wait longer than --max-wait, ...). Bodies are read and discarded.
 
-Exit status: 0 when every line was processed (failures are reported per line), 2 for bad
-flags or unreadable input, 1 when the output could not be written.
+Exit status: 0 when every URL was answered (a 4xx is an answer), 3 when every line was
+processed but some URLs failed (an error line, or a final 429 or 5xx once retries ran out),
+2 for bad flags or unreadable input, 1 when the output could not be written.
 
 Examples:
   headway fetch --rate 100/min < urls.txt > results.jsonl

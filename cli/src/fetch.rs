@@ -138,6 +138,8 @@ struct Tally {
     ok: u64,
     other_status: u64,
     errors: u64,
+    /// Of `other_status`, the final 429s and 5xx: the server never really answered.
+    gave_up: u64,
 }
 
 impl Tally {
@@ -145,8 +147,11 @@ impl Tally {
         self.urls += 1;
         if record.is_success() {
             self.ok += 1;
-        } else if record.status.is_some() && record.error.is_none() {
+        } else if let (Some(status), None) = (record.status, &record.error) {
             self.other_status += 1;
+            if status == 429 || status >= 500 {
+                self.gave_up += 1;
+            }
         } else {
             self.errors += 1;
         }
@@ -216,7 +221,9 @@ async fn run(
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     summary(&client, &tally, elapsed);
+    let failed = tally.errors + tally.gave_up;
     match reader.join() {
+        Ok(Ok(())) if failed > 0 => Err(CliError::some_failed(failed, tally.urls)),
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(CliError::usage(format!(
             "cannot read input (stopped after {} URLs): {e}",

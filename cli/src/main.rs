@@ -3,8 +3,9 @@
 //! - `headway fetch` reads URLs (one a line) and writes one JSON line per URL, in input order.
 //! - `headway demo` runs the whole story against an embedded rate-limited API on loopback.
 //!
-//! Exit codes: 0 when the run completed (URLs that failed are reported on their own line),
-//! 2 for bad flags or unreadable input, 1 when output could not be written.
+//! Exit codes: 0 when every URL was answered, 3 when the run completed but some URLs failed
+//! (each is reported on its own line), 2 for bad flags or unreadable input, 1 when output
+//! could not be written.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -23,7 +24,8 @@ use crate::args::{Cli, Command};
 /// Why the command stopped early, with the exit code to stop with.
 #[derive(Debug)]
 pub struct CliError {
-    /// The process exit code: 2 for usage and input errors, 1 for anything else.
+    /// The process exit code: 2 for usage and input errors, 3 when some URLs failed, 1 for
+    /// anything else.
     pub code: u8,
     /// What to tell the user (one line, without the `headway:` prefix).
     pub message: String,
@@ -35,6 +37,14 @@ impl CliError {
         CliError {
             code: 2,
             message: message.into(),
+        }
+    }
+
+    /// Every line was processed but `failed` URLs failed: exit code 3.
+    pub fn some_failed(failed: u64, urls: u64) -> CliError {
+        CliError {
+            code: 3,
+            message: format!("{failed} of {urls} URLs failed"),
         }
     }
 

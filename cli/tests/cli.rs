@@ -3,7 +3,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use headway_mock::{MockConfig, MockServer, Route};
+use headway_mock::{Faults, MockConfig, MockServer, Route};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -122,7 +122,10 @@ async fn every_line_gets_its_record_in_order() {
         Duration::from_secs(30),
     )
     .await;
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    // Three lines are not URLs that can be fetched: the run says so in its exit status.
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("3 of 6 URLs failed"), "{stderr}");
     let lines = json_lines(&output);
     let urls: Vec<&str> = lines.iter().map(|l| l["url"].as_str().unwrap()).collect();
     assert_eq!(urls.len(), 6, "{lines:?}");
@@ -140,6 +143,33 @@ async fn every_line_gets_its_record_in_order() {
         assert_eq!(lines[i]["attempts"], 0, "{}", lines[i]);
         assert!(lines[i]["error"].is_string(), "{}", lines[i]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_final_5xx_fails_the_run_and_a_404_does_not() {
+    // Requests 2, 4, 6, ... answer 503; nothing is retried.
+    let route = Route::unlimited().faults(Faults::new().fail_every(1, 1, 503));
+    let server = MockServer::start(MockConfig::new().route("/", route))
+        .await
+        .expect("mock starts");
+    let args = ["fetch", "--retries", "0", "--concurrency", "1"];
+    let input = |paths: &[&str]| {
+        let urls: Vec<String> = paths.iter().map(|p| server.url_for(p)).collect();
+        urls.join("\n") + "\n"
+    };
+    let limit = Duration::from_secs(30);
+    let output = headway(&args, &input(&["/a", "/b"]), limit).await;
+    let statuses: Vec<Value> = json_lines(&output)
+        .iter()
+        .map(|l| l["status"].clone())
+        .collect();
+    assert_eq!(statuses, [200, 503]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    // A 404 is the server's answer: not a failure of the run.
+    server.set_config(MockConfig::new()).expect("config");
+    let output = headway(&args, &input(&["/__nothing_here"]), limit).await;
+    assert_eq!(json_lines(&output)[0]["status"], 404);
+    assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
 #[test]

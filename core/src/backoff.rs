@@ -332,6 +332,20 @@ impl Retrying {
         self.attempts
     }
 
+    /// Time left under the total-time cap, in nanoseconds.
+    pub fn remaining_ns(&self) -> u64 {
+        self.policy.max_total_ns.saturating_sub(self.elapsed_ns)
+    }
+
+    /// Counts `extra_ns` more toward the total-time cap (the latest retry was held longer
+    /// than its delay), at most up to the cap.
+    pub fn extend(&mut self, extra_ns: u64) {
+        self.elapsed_ns = self
+            .elapsed_ns
+            .saturating_add(extra_ns)
+            .min(self.policy.max_total_ns.max(self.elapsed_ns));
+    }
+
     /// The sum of the delays granted so far, in nanoseconds.
     pub fn elapsed_ns(&self) -> u64 {
         self.elapsed_ns

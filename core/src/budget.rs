@@ -14,9 +14,11 @@
 //! Lock-free, in two `AtomicU64`s:
 //!
 //! - `balance`: milli-tokens (1 token = 1000), so a ratio given in per-mille is deposited
-//!   exactly. Deposits and withdrawals are compare-and-swap loops that keep
-//!   `0 <= balance <= max_balance * 1000`; a withdrawal only happens from a balance holding at
-//!   least one token, so concurrent retries can never take more tokens than were there.
+//!   exactly, stored as `OFFSET + balance` so that the balance may also be a debt (see
+//!   below) without a signed word. Deposits and withdrawals are compare-and-swap loops that
+//!   keep `balance <= max_balance * 1000`; [`RetryBudget::try_retry`] only withdraws from a
+//!   balance holding at least one token, so concurrent retries can never take more tokens
+//!   than were there.
 //! - `refilled_to`: the point of the caller's timeline up to which the floor has been credited.
 //!   The floor earns `min_retries_per_sec` milli-tokens per millisecond: by time `t` it has
 //!   earned `E(t) = floor(t * min_retries_per_sec / 10^6)` since time 0. Whoever moves
@@ -26,6 +28,16 @@
 //!
 //! A new budget starts full, so a fresh client's first failures can be retried; the floor's
 //! clock starts at time 0 of the timeline. Times that go backwards credit nothing.
+//!
+//! # Waiting for a token instead of failing
+//!
+//! A budget that fails every retry it cannot pay for turns an outage into lost requests: a
+//! hundred requests in flight when a server restarts all fail at once, and only the first
+//! few are retried. [`RetryBudget::reserve_retry`] takes the token ahead of time instead: the
+//! balance goes into debt and the retry waits until the floor has earned the token back, so
+//! retries still go out no faster than the floor's rate (plus what successes earn), one after
+//! another, and none is lost while the caller can wait that long. The debt is bounded by the
+//! longest wait a caller accepts; beyond it nothing is taken and the retry is refused.
 //!
 //! ```
 //! use headway_core::budget::RetryBudget;
@@ -49,6 +61,11 @@ use crate::sync::{AtomicU64, Ordering};
 const ONE_TOKEN: u64 = 1_000;
 /// Nanoseconds per millisecond: the floor earns `min_retries_per_sec` milli-tokens per ms.
 const NS_PER_MS: u128 = 1_000_000;
+/// Where the stored word puts a balance of zero: it holds `OFFSET + balance`, so a debt is a
+/// value below `OFFSET`. [`RetryBudget::reserve_retry`] never takes the word below 0, so a
+/// debt is at most `OFFSET` milli-tokens: at the fastest floor (`u32::MAX` per second) that is
+/// 12 days of waiting, far past any wait a caller accepts.
+const OFFSET: u64 = 1 << 62;
 
 /// Why a retry budget's configuration was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +208,7 @@ impl RetryBudget {
             deposit: u64::from(ratio_permille),
             per_sec: u64::from(min_retries_per_sec),
             max,
-            balance: AtomicU64::new(max),
+            balance: AtomicU64::new(OFFSET + max),
             refilled_to: AtomicU64::new(0),
         }
     }
@@ -229,7 +246,7 @@ impl RetryBudget {
         // is all "never take more than is there" needs.
         let mut balance = self.balance.load(Ordering::Relaxed);
         loop {
-            if balance < ONE_TOKEN {
+            if balance < OFFSET + ONE_TOKEN {
                 return false;
             }
             // Relaxed on success and failure: as for the load above.
@@ -245,17 +262,72 @@ impl RetryBudget {
         }
     }
 
+    /// Asks to retry at `now`, taking the token ahead of time when the balance holds none:
+    /// returns the wait before the retry may go, 0 when a token was there, else the time the
+    /// floor needs to earn back the debt this retry leaves (to within a thousandth of a
+    /// token). Returns `None`, taking nothing, when that wait would be longer than
+    /// `max_wait_ns`, or when the balance is short and the budget has no floor to repay it.
+    ///
+    /// ```
+    /// use headway_core::budget::RetryBudget;
+    ///
+    /// // 2 tokens saved, a floor of 10 per second: the third and fourth retries of an
+    /// // outage wait 100 and 200 ms for theirs, the fifth would wait longer than allowed.
+    /// let budget = RetryBudget::new(0, 10, 2).unwrap();
+    /// let ms = 1_000_000;
+    /// assert_eq!(budget.reserve_retry(0, 250 * ms), Some(0));
+    /// assert_eq!(budget.reserve_retry(0, 250 * ms), Some(0));
+    /// assert_eq!(budget.reserve_retry(0, 250 * ms), Some(100 * ms));
+    /// assert_eq!(budget.reserve_retry(0, 250 * ms), Some(200 * ms));
+    /// assert_eq!(budget.reserve_retry(0, 250 * ms), None);
+    /// // By 200 ms the floor has repaid the debt.
+    /// assert_eq!(budget.balance_milli(200 * ms), 0);
+    /// assert_eq!(budget.reserve_retry(200 * ms, 0), None);
+    /// ```
+    pub fn reserve_retry(&self, now: u64, max_wait_ns: u64) -> Option<u64> {
+        self.refill(now);
+        // Relaxed: as in `try_retry`, the word is a counter guarding nothing else.
+        let mut balance = self.balance.load(Ordering::Relaxed);
+        loop {
+            let next = balance.checked_sub(ONE_TOKEN)?;
+            let debt = OFFSET.saturating_sub(next);
+            let wait = if debt == 0 {
+                0
+            } else if self.per_sec == 0 {
+                return None;
+            } else {
+                // The floor earns `per_sec` milli-tokens per millisecond.
+                let ns = (u128::from(debt) * NS_PER_MS).div_ceil(u128::from(self.per_sec));
+                u64::try_from(ns).ok()?
+            };
+            if wait > max_wait_ns {
+                return None;
+            }
+            // Relaxed on success and failure: as in `try_retry`.
+            match self.balance.compare_exchange_weak(
+                balance,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(wait),
+                Err(current) => balance = current,
+            }
+        }
+    }
+
     /// Whole retries available at `now` (crediting the floor up to `now` first).
     pub fn balance(&self, now: u64) -> u32 {
         // At most max_balance, a u32.
         (self.balance_milli(now) / ONE_TOKEN) as u32
     }
 
-    /// The balance at `now` in thousandths of a retry.
+    /// The balance at `now` in thousandths of a retry (0 while retries taken ahead of time
+    /// are still owed; see [`RetryBudget::reserve_retry`]).
     pub fn balance_milli(&self, now: u64) -> u64 {
         self.refill(now);
         // Relaxed: a snapshot of a counter; see `try_retry`.
-        self.balance.load(Ordering::Relaxed)
+        self.balance.load(Ordering::Relaxed).saturating_sub(OFFSET)
     }
 
     /// Adds `amount` milli-tokens, saturating at the maximum balance.
@@ -266,7 +338,7 @@ impl RetryBudget {
         // Relaxed: see `try_retry`.
         let mut balance = self.balance.load(Ordering::Relaxed);
         loop {
-            let next = balance.saturating_add(amount).min(self.max);
+            let next = balance.saturating_add(amount).min(OFFSET + self.max);
             if next == balance {
                 return;
             }
@@ -306,8 +378,8 @@ impl RetryBudget {
             if earned == 0 {
                 return;
             }
-            // At most a full balance: the cast is lossless.
-            let credit = earned.min(u128::from(self.max)) as u64;
+            // At most a full balance over the deepest debt: the cast is lossless.
+            let credit = earned.min(u128::from(OFFSET + self.max)) as u64;
             // Relaxed on success and failure: see the load above.
             match self.refilled_to.compare_exchange_weak(
                 from,
@@ -432,7 +504,7 @@ mod tests {
     /// A budget of the given configuration whose balance starts at 0.
     fn empty(ratio: u32, per_sec: u32, max_balance: u32) -> RetryBudget {
         RetryBudget {
-            balance: AtomicU64::new(0),
+            balance: AtomicU64::new(OFFSET),
             ..RetryBudget::new(ratio, per_sec, max_balance).unwrap()
         }
     }

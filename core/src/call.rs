@@ -13,7 +13,12 @@
 //! - **How long to wait.** The server's wait (`Retry-After`, an exhausted window) when it gave
 //!   one, else the backoff's next delay; both count toward the backoff's caps.
 //! - **Whether a retry may happen at all.** A replayable copy must exist, the backoff's attempt
-//!   and total-time caps must allow it, and the retry budget must hold a token.
+//!   and total-time caps must allow it, and the retry budget must pay for it: with a token
+//!   now, or with one its floor earns back in time
+//!   ([`RetryBudget::reserve_retry`]). A retry that waits for its token waits at least that
+//!   long, counted toward the backoff's total-time cap; so an outage that fails many
+//!   requests at once spreads their retries out at the budget's pace instead of failing those
+//!   it cannot pay for at once.
 //! - **What the breaker hears.** [`breaker_success`] classifies each outcome once.
 //!
 //! ```
@@ -82,7 +87,8 @@ pub enum Why {
     NoReplay,
     /// The backoff's attempt or total-time cap is reached.
     Exhausted,
-    /// The retry budget is spent: retrying now would feed a retry storm.
+    /// The retry budget is spent, and its floor would not earn a token back within the
+    /// backoff's total-time cap: retrying would feed a retry storm.
     BudgetSpent,
 }
 
@@ -141,7 +147,8 @@ impl Call {
 
     /// What to do after an attempt that produced `attempt`. `replayable` says whether a copy
     /// of the request exists to send again; `budget`, when the caller keeps one, is charged
-    /// for a retry and credited for a success.
+    /// for a retry (a retry it can only pay for later waits that long) and credited for a
+    /// success.
     pub fn next(
         &mut self,
         attempt: Attempt<'_>,
@@ -176,15 +183,21 @@ impl Call {
         let Some(after_ns) = self.retrying.next_delay(server_wait) else {
             return Step::Return(Why::Exhausted);
         };
+        let mut paused = server_wait.is_some();
+        let mut after_ns = after_ns;
         if let Some(b) = budget {
-            if !b.try_retry(now) {
+            let room = after_ns.saturating_add(self.retrying.remaining_ns());
+            let Some(wait) = b.reserve_retry(now, room) else {
                 return Step::Return(Why::BudgetSpent);
+            };
+            if wait > after_ns {
+                // Held for its token past the delay (within the room left, as asked): the
+                // driver sleeps it out, then the retry queues (behind any pause, shorter).
+                self.retrying.extend(wait - after_ns);
+                (after_ns, paused) = (wait, false);
             }
         }
-        Step::Retry {
-            after_ns,
-            paused: server_wait.is_some(),
-        }
+        Step::Retry { after_ns, paused }
     }
 }
 
@@ -335,12 +348,55 @@ mod tests {
             call.next(Attempt::TimedOut, false, None, 0),
             Step::Return(Why::NoReplay)
         );
-        let budget = RetryBudget::new(0, 1, 1).unwrap();
+        // No floor: a spent balance cannot be repaid with time.
+        let budget = RetryBudget::new(1000, 0, 1).unwrap();
         while budget.try_retry(0) {}
         assert_eq!(
             call.next(Attempt::TimedOut, true, Some(&budget), 0),
             Step::Return(Why::BudgetSpent)
         );
+    }
+
+    #[test]
+    fn a_retry_the_budget_cannot_pay_for_now_waits_for_the_floor_within_the_total_cap() {
+        // 1 token saved, a floor of 10 per second; 10 ms backoff, 250 ms in all.
+        let budget = RetryBudget::new(0, 10, 1).unwrap();
+        let policy = RetryPolicy {
+            backoff: Backoff::new(S / 100, S)
+                .unwrap()
+                .with_jitter(Jitter::None)
+                .with_max_total_ns(S / 4),
+            retry_non_idempotent: false,
+        };
+        let mut calls = [Call::new(&policy, true, 0); 4];
+        let steps = calls
+            .each_mut()
+            .map(|c| c.next(Attempt::TimedOut, true, Some(&budget), 0));
+        let retry = |after_ns| Step::Retry {
+            after_ns,
+            paused: false,
+        };
+        // The first has the token (after its 10 ms backoff); the second and third wait for
+        // the floor's next tokens; the fourth would wait 300 ms, past the 250 ms total cap.
+        assert_eq!(
+            steps,
+            [
+                retry(S / 100),
+                retry(S / 10),
+                retry(S / 5),
+                Step::Return(Why::BudgetSpent)
+            ]
+        );
+        // The wait counts toward the total: the call held 200 ms has 50 ms left.
+        assert_eq!(calls[2].retrying.remaining_ns(), S / 20);
+        // A server's pause shorter than the wait gives way to it: the driver sleeps.
+        let busy = response(503, &[("Retry-After", "0")]);
+        let attempt = Attempt::Response {
+            status: 503,
+            interpretation: &busy,
+        };
+        let step = Call::new(&policy, true, 0).next(attempt, true, Some(&budget), S / 5);
+        assert_eq!(step, retry(S / 10));
     }
 
     #[test]

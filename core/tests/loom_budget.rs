@@ -86,3 +86,24 @@ fn refill_deposit_and_withdrawal_conserve_tokens() {
         assert_eq!(budget.balance_milli(SEC) % 1000, 0);
     });
 }
+
+/// Two retries taken ahead of time from an empty balance at once: each gets its own token of
+/// the floor's, one waiting 100 ms and the other 200 ms, and the debt is exactly the two.
+#[test]
+fn retries_taken_ahead_of_time_queue_for_distinct_tokens() {
+    loom::model(|| {
+        const MS: u64 = 1_000_000;
+        let budget = Arc::new(RetryBudget::new(0, 10, 1).unwrap());
+        assert!(budget.try_retry(0));
+        let other = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.reserve_retry(0, SEC))
+        };
+        let mine = budget.reserve_retry(0, SEC).unwrap();
+        let theirs = other.join().unwrap().unwrap();
+        let mut waits = [mine, theirs];
+        waits.sort_unstable();
+        assert_eq!(waits, [100 * MS, 200 * MS]);
+        assert_eq!(budget.reserve_retry(0, SEC), Some(300 * MS));
+    });
+}

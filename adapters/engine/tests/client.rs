@@ -441,7 +441,29 @@ fn a_body_that_cannot_be_replayed_is_not_retried() {
 #[test]
 fn an_empty_retry_budget_returns_the_last_response() {
     let rt = FakeRuntime::new();
-    // One retry saved, refilled at one per second, nothing earned from successes.
+    // One retry saved, no floor, nothing earned from successes (there are none).
+    let c = client(
+        &rt,
+        ClientConfig {
+            budget: Some(BudgetPolicy {
+                ratio_permille: 1000,
+                min_retries_per_sec: 0,
+                max_balance: 1,
+            }),
+            ..config()
+        },
+    );
+    let t = Script::new(&rt).on("a", vec![status(503); 10]);
+    let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
+    assert_eq!((sent.response.status, sent.attempts), (503, 2));
+    let stats = c.stats();
+    assert_eq!((stats.retries, stats.sent, stats.failed), (1, 2, 0));
+}
+
+#[test]
+fn retries_an_empty_budget_cannot_pay_for_wait_for_its_floor() {
+    let rt = FakeRuntime::new();
+    // One retry saved, refilled at one per second: every later retry waits for its token.
     let c = client(
         &rt,
         ClientConfig {
@@ -455,9 +477,11 @@ fn an_empty_retry_budget_returns_the_last_response() {
     );
     let t = Script::new(&rt).on("a", vec![status(503); 10]);
     let sent = rt.run(c.execute(&t, get("a", 0))).unwrap();
-    assert_eq!((sent.response.status, sent.attempts), (503, 2));
+    // All five retries of the backoff went, the last four about a second apart.
+    assert_eq!((sent.response.status, sent.attempts), (503, 6));
+    assert!(sent.waited >= Duration::from_secs(3), "{:?}", sent.waited);
     let stats = c.stats();
-    assert_eq!((stats.retries, stats.sent, stats.failed), (1, 2, 0));
+    assert_eq!((stats.retries, stats.sent, stats.failed), (5, 6, 0));
 }
 
 #[test]

@@ -65,8 +65,10 @@
 //! 1. `RateLimit`, IETF draft-ietf-httpapi-ratelimit-headers -08 and later: a list of service
 //!    limit items such as `"default";r=50;t=30`. With several items the most constraining one is
 //!    used (lowest `r`; on a tie, longest `t`), and its limit is the `q` of the same-named item
-//!    in `RateLimit-Policy`. Draft -07's dictionary form, `limit=100, remaining=50, reset=5`, is
-//!    read when there is no -08 item.
+//!    in `RateLimit-Policy`. An item whose policy counts another unit than requests (`qu`,
+//!    draft -09 and later: `content-bytes`, `concurrent-requests`) is skipped: its `r` and `t`
+//!    say nothing about when the next request may go. Draft -07's dictionary form,
+//!    `limit=100, remaining=50, reset=5`, is read when there is no -08 item.
 //! 2. Draft -06: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
 //! 3. `X-RateLimit-Limit`, `X-RateLimit-Remaining`, and `X-RateLimit-Reset-After` (always delta
 //!    seconds, decimals allowed, as Discord sends it) before `X-RateLimit-Reset`.
@@ -549,6 +551,12 @@ impl Window {
                     let Some(r) = m.param("r").and_then(value::count) else {
                         continue;
                     };
+                    let policy = headers.get("ratelimit-policy");
+                    if policy.is_some_and(|p| !counts_requests(p, m.name())) {
+                        // A limit on bytes (or any unit but requests) says nothing about
+                        // when the next request may go.
+                        continue;
+                    }
                     let t = m
                         .param("t")
                         .and_then(|t| value::wait(t, Bare::EpochOrDelta, reference));
@@ -573,6 +581,15 @@ impl Window {
             None => dict,
         }
     }
+}
+
+/// Whether the -08 policy item named `name` (if any) counts requests: its `qu` (IETF -09
+/// and later) is absent or `requests`.
+fn counts_requests(field: &str, name: &str) -> bool {
+    members(field)
+        .find(|m| m.key.is_none() && m.name() == name && value::count(m.item).is_none())
+        .and_then(|m| m.param("qu"))
+        .map_or(true, |unit| unquote(unit).eq_ignore_ascii_case("requests"))
 }
 
 /// The `q` of the -08 policy item named `name`.
