@@ -334,6 +334,9 @@ pub struct Changed {
 pub struct KeyMachine<B: TierBuf = InlineTiers> {
     tiers: B,
     configured: u8,
+    /// The configured tiers are enforced by a store shared with other processes
+    /// ([`KeyMachine::share_configured`]): known, but not spaced here.
+    shared: bool,
     learned: u8,
     pacing: bool,
     /// The pacing tier was discovered from bare 429s (no header says anything).
@@ -383,6 +386,7 @@ impl<B: TierBuf + Default> KeyMachine<B> {
         Ok(KeyMachine {
             tiers,
             configured: configured.len() as u8,
+            shared: false,
             learned: 0,
             pacing: false,
             discovered: false,
@@ -474,7 +478,8 @@ impl<B: TierBuf> KeyMachine<B> {
     pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
         let at = self.earliest(schedule, n, now)?;
         let margin = self.margin_now();
-        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+        let skip = self.unpaced();
+        for (i, tier) in self.tiers.tiers().iter().enumerate().skip(skip) {
             let new_tat = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
             schedule.tats[i] = with_margin(new_tat, tier.timing().1, at, margin);
         }
@@ -489,7 +494,7 @@ impl<B: TierBuf> KeyMachine<B> {
             let burst = self.quotas().map(|q| q.burst()).min().unwrap_or(u32::MAX);
             return Err(Impossible { n, burst });
         }
-        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+        for (i, tier) in self.tiers.tiers().iter().enumerate().skip(self.unpaced()) {
             at = at.max(plan(schedule.tats[i], 0, tier.timing(), n, now)?.ready_at);
         }
         Ok(at)
@@ -511,7 +516,8 @@ impl<B: TierBuf> KeyMachine<B> {
     /// intervals plus the key's safety margin ([`MarginPolicy`]).
     pub fn commit(&mut self, n: u32, now: u64) {
         let margin = self.margin_now();
-        for tier in self.tiers.tiers_mut() {
+        let skip = self.unpaced();
+        for tier in self.tiers.tiers_mut().iter_mut().skip(skip) {
             let (t_ns, tau_ns) = tier.timing();
             let tat = tier
                 .tat
@@ -553,6 +559,39 @@ impl<B: TierBuf> KeyMachine<B> {
             replan: true,
             ..Changed::default()
         })
+    }
+
+    /// The configured quotas are enforced by a store that several processes share (each
+    /// request's turn is reserved there before it comes here): they still count as the
+    /// key's known quotas (a learned quota they cover is not installed, and a success that
+    /// empties the server's window does not pause the key), but this machine no longer
+    /// spaces admissions by them, so a request never goes later than its shared turn for a
+    /// schedule only this process keeps. Learned and pacing tiers, the pause, the in-flight
+    /// caps and the breaker still apply here.
+    ///
+    /// ```
+    /// use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy};
+    /// use headway_core::Quota;
+    ///
+    /// let policy = KeyPolicy { margin: None, ..KeyPolicy::default() };
+    /// let mut key: KeyMachine<InlineTiers> =
+    ///     KeyMachine::new(&[Quota::per_second(2).unwrap()], &policy).unwrap();
+    /// key.share_configured();
+    /// key.commit(1, 0);
+    /// assert_eq!(key.ready_at(1, 0), Ok(0));
+    /// assert!(key.has_quota());
+    /// ```
+    pub fn share_configured(&mut self) {
+        self.shared = true;
+    }
+
+    /// How many leading tiers this machine does not space admissions by.
+    fn unpaced(&self) -> usize {
+        if self.shared {
+            usize::from(self.configured)
+        } else {
+            0
+        }
     }
 
     /// A request is about to be sent: a key that has never heard from its server sends one
@@ -729,7 +768,10 @@ impl<B: TierBuf> KeyMachine<B> {
             // and another request went while this one was out, which it may have been
             // overtaken by: beyond what the quotas' tolerance absorbs, the margin leans
             // toward it. (Alone on the way, the response bounds the schedule below.)
-            let tolerance = self.tiers.tiers().iter().map(|t| t.timing().1).min();
+            let tolerance = self.tiers.tiers()[self.unpaced()..]
+                .iter()
+                .map(|t| t.timing().1)
+                .min();
             let tolerance = u32::try_from(tolerance.unwrap_or(0)).unwrap_or(u32::MAX);
             let want = (rtt - floor.min(rtt))
                 .saturating_sub(tolerance)
@@ -746,7 +788,8 @@ impl<B: TierBuf> KeyMachine<B> {
         if late == 0 {
             return;
         }
-        for tier in self.tiers.tiers_mut() {
+        let skip = self.unpaced();
+        for tier in self.tiers.tiers_mut().iter_mut().skip(skip) {
             let (t_ns, tau_ns) = tier.timing();
             // Only a tier with no request to spare can be overrun by a late arrival.
             if tier.tat.saturating_sub(tau_ns) > now {

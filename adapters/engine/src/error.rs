@@ -12,6 +12,7 @@ use headway_core::TiersError;
 
 use crate::key::AcquireError;
 use crate::millis_up;
+use crate::shared::SharedError;
 
 /// A configuration the engine refuses, caught at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,22 @@ pub enum ClientError<E> {
     },
     /// The request asks for more cells than the key's burst allows.
     Impossible(Impossible),
+    /// The shared rate store (see [`crate::SharedRate`]) could not be reached or did not
+    /// answer in time: the request was not sent.
+    SharedUnavailable(String),
+}
+
+impl<E> From<SharedError> for ClientError<E> {
+    fn from(e: SharedError) -> Self {
+        match e {
+            SharedError::WaitTooLong { wait_ns } => ClientError::WaitTooLong {
+                wait: Duration::from_nanos(wait_ns),
+                server: false,
+            },
+            SharedError::Impossible(i) => ClientError::Impossible(i),
+            SharedError::Unavailable(why) => ClientError::SharedUnavailable(why),
+        }
+    }
 }
 
 impl<E> From<AcquireError> for ClientError<E> {
@@ -121,6 +138,9 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
                 millis_up(*retry_in)
             ),
             ClientError::Impossible(i) => i.fmt(f),
+            ClientError::SharedUnavailable(why) => {
+                write!(f, "shared rate store unavailable: {why}")
+            }
         }
     }
 }
