@@ -84,9 +84,10 @@ pub enum ClientError<E> {
     },
     /// The request asks for more cells than the key's burst allows.
     Impossible(Impossible),
-    /// The shared rate store (see [`crate::SharedRate`]) could not be reached or did not
-    /// answer in time: the request was not sent.
-    SharedUnavailable(String),
+    /// The shared rate store (see [`crate::SharedRate`]) could not serve the request: it
+    /// was unreachable, did not answer in time, or cannot hold the key's quotas. The request
+    /// was not sent.
+    Shared(String),
 }
 
 impl<E> From<SharedError> for ClientError<E> {
@@ -97,7 +98,9 @@ impl<E> From<SharedError> for ClientError<E> {
                 server: false,
             },
             SharedError::Impossible(i) => ClientError::Impossible(i),
-            SharedError::Unavailable(why) => ClientError::SharedUnavailable(why),
+            e @ (SharedError::Unavailable(_) | SharedError::Unsupported(_)) => {
+                ClientError::Shared(e.to_string())
+            }
         }
     }
 }
@@ -138,9 +141,7 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
                 millis_up(*retry_in)
             ),
             ClientError::Impossible(i) => i.fmt(f),
-            ClientError::SharedUnavailable(why) => {
-                write!(f, "shared rate store unavailable: {why}")
-            }
+            ClientError::Shared(why) => why.fmt(f),
         }
     }
 }

@@ -88,6 +88,9 @@ pub enum SharedError {
     Impossible(Impossible),
     /// The store could not be reached, or did not answer in time.
     Unavailable(String),
+    /// The store cannot hold these quotas (for example an interval too long for its
+    /// arithmetic).
+    Unsupported(String),
 }
 
 impl fmt::Display for SharedError {
@@ -100,6 +103,7 @@ impl fmt::Display for SharedError {
             ),
             SharedError::Impossible(i) => i.fmt(f),
             SharedError::Unavailable(why) => write!(f, "shared rate store unavailable: {why}"),
+            SharedError::Unsupported(why) => write!(f, "shared rate store: {why}"),
         }
     }
 }
