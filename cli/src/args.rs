@@ -91,7 +91,12 @@ pub struct FetchArgs {
     pub redis: Option<String>,
     /// The prefix of the Redis keys, so that unrelated jobs sharing a Redis do not share
     /// rates (needs --redis)
-    #[arg(long, value_name = "NAME", requires = "redis", default_value = "headway")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "redis",
+        default_value = "headway"
+    )]
     pub namespace: String,
 }
 

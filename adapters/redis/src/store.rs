@@ -376,7 +376,10 @@ impl RedisStore {
     /// added.
     fn call(&self, op: &str, key: &str, now: Now) -> Cmd {
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(&self.inner.sha).arg(1).arg(self.redis_key(key)).arg(op);
+        cmd.arg(&self.inner.sha)
+            .arg(1)
+            .arg(self.redis_key(key))
+            .arg(op);
         let unix_ns = match (now, self.inner.clock) {
             (Now::UnixNanos(ns), _) => Some(ns),
             (Now::Clock, Clock::Caller) => Some(

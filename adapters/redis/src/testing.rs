@@ -31,7 +31,9 @@ impl RedisServer {
         let mut last = None;
         // A port found free can be taken before the server binds it: try a few.
         for _ in 0..5 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
             let mut server = RedisServer {
                 child: None,
                 port,
@@ -87,7 +89,11 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(io::Error::other(format!("redis-server exited: {status}")));
             }

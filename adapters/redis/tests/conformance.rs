@@ -58,14 +58,18 @@ async fn replay(store: &RedisStore, key: &str, quotas: Vec<Quota>, ops: &[Value]
         last = last.max(at);
         match op["op"].as_str().unwrap() {
             "check" => {
-                let ours = core.check_n(n, at).map_or_else(core_refusal, |()| Answer::Go(0));
+                let ours = core
+                    .check_n(n, at)
+                    .map_or_else(core_refusal, |()| Answer::Go(0));
                 let theirs = store_answer(store.reserve_at(key, &quotas, n, 0, at).await, |r| {
                     Answer::Go(r.wait_ns())
                 });
                 assert_eq!(ours, theirs, "{what}");
             }
             "peek" => {
-                let ours = core.peek_n(n, at).map_or_else(core_refusal, |()| Answer::Go(0));
+                let ours = core
+                    .peek_n(n, at)
+                    .map_or_else(core_refusal, |()| Answer::Go(0));
                 let theirs = store_answer(store.peek_at(key, &quotas, n, at).await, |w| {
                     if w == 0 {
                         Answer::Go(0)
@@ -141,7 +145,12 @@ async fn the_conformance_cases_agree_with_the_core() {
         for case in data["cases"].as_array().unwrap() {
             let quotas = match case.get("quota") {
                 Some(q) => vec![quota(q)],
-                None => case["quotas"].as_array().unwrap().iter().map(quota).collect(),
+                None => case["quotas"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(quota)
+                    .collect(),
             };
             let key = format!("{file}/{}", case["name"].as_str().unwrap());
             compared += replay(&store, &key, quotas, case["ops"].as_array().unwrap()).await;
@@ -168,7 +177,9 @@ async fn random_sequences_agree_with_the_core() {
     let mut rng = SplitMix64::new(11);
     let mut compared = 0;
     for case in 0..40 {
-        let quotas: Vec<Quota> = (0..rng.between(1, 3)).map(|_| random_quota(&mut rng)).collect();
+        let quotas: Vec<Quota> = (0..rng.between(1, 3))
+            .map(|_| random_quota(&mut rng))
+            .collect();
         let mut ops = Vec::new();
         let mut at = rng.between(0, 1_000_000_000_000);
         let mut reserved = 0;
@@ -186,7 +197,9 @@ async fn random_sequences_agree_with_the_core() {
                     let r = rng.between(0, reserved - 1);
                     serde_json::json!({"op": "refund", "reservation": r})
                 }
-                _ => serde_json::json!({"op": "defer_until", "until": at + rng.between(0, 2_000_000_000)}),
+                _ => {
+                    serde_json::json!({"op": "defer_until", "until": at + rng.between(0, 2_000_000_000)})
+                }
             };
             ops.push(op);
         }
@@ -216,7 +229,9 @@ async fn the_margin_agrees_with_the_key_machine() {
     let mut rng = SplitMix64::new(5);
     let mut compared = 0;
     for case in 0..20 {
-        let quotas: Vec<Quota> = (0..rng.between(1, 3)).map(|_| random_quota(&mut rng)).collect();
+        let quotas: Vec<Quota> = (0..rng.between(1, 3))
+            .map(|_| random_quota(&mut rng))
+            .collect();
         let mut machine: KeyMachine<Vec<_>> = KeyMachine::new(&quotas, &policy).unwrap();
         let key = format!("margin/{case}");
         let mut at = 1_000_000_000;
@@ -231,7 +246,10 @@ async fn the_margin_agrees_with_the_key_machine() {
             let ready = machine.ready_at(1, at).unwrap();
             machine.commit(1, ready);
             machine.release();
-            let r = store.reserve_at(&key, &quotas, 1, u64::MAX, at).await.unwrap();
+            let r = store
+                .reserve_at(&key, &quotas, 1, u64::MAX, at)
+                .await
+                .unwrap();
             assert_eq!(ready, at + r.wait_ns(), "{key} at {at}");
             compared += 1;
         }
