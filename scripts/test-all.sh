@@ -54,6 +54,9 @@ cargo clippy --workspace "${native_excludes[@]}" --all-targets -- -D warnings
 step "native tests"
 cargo_tests cargo test --workspace "${native_excludes[@]}"
 
+step "shared quotas through a private redis-server (script vs core, processes sharing a quota)"
+cargo_tests cargo test -p headway-redis -p headway-cli --test conformance --test shared --test redis
+
 step "loom models"
 loom_tests=()
 for f in core/tests/loom_*.rs; do loom_tests+=(--test "$(basename "$f" .rs)"); done

@@ -51,7 +51,9 @@ processed but some URLs failed (an error line, or a final 429 or 5xx once retrie
 Examples:
   headway fetch --rate 100/min < urls.txt > results.jsonl
   headway fetch --rate \"5000/h\" --burst 10 --input urls.txt --output results.jsonl
-  headway fetch --input urls.txt            # learn the rate from the server's headers";
+  headway fetch --input urls.txt            # learn the rate from the server's headers
+  headway fetch --rate 100/min --redis redis://10.0.0.5:6379 --input part1.txt
+                                            # one 100/min across every such process";
 
 /// Flags of `headway fetch`.
 #[derive(Debug, Args)]
@@ -84,6 +86,19 @@ pub struct FetchArgs {
     /// Write JSON lines to FILE [default: standard output]
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Share the rate of each host with every process pointed at this Redis, like
+    /// redis://127.0.0.1:6379 (needs --rate): together they go at the rate, not each
+    #[arg(long, value_name = "URL", requires = "rate")]
+    pub redis: Option<String>,
+    /// The prefix of the Redis keys, so that unrelated jobs sharing a Redis do not share
+    /// rates (needs --redis)
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "redis",
+        default_value = "headway"
+    )]
+    pub namespace: String,
 }
 
 /// Flags of `headway demo`.

@@ -174,6 +174,14 @@ async fn run(
     if let Some(q) = &quota {
         builder = builder.quota(q);
     }
+    if let Some(url) = &args.redis {
+        let store = headway_redis::RedisStore::builder(url)
+            .namespace(&args.namespace)
+            .connect()
+            .await
+            .map_err(|e| CliError::runtime(format!("--redis {url}: {e}")))?;
+        builder = builder.shared(std::sync::Arc::new(store));
+    }
     let client = builder
         .build()
         .map_err(|e| CliError::usage(e.to_string()))?;

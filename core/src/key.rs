@@ -75,6 +75,22 @@ enum Contact {
     HeardWithRoom,
 }
 
+/// A key's switches, in one byte (a key with one tier fits in 128 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Flags(u8);
+
+impl Flags {
+    /// It learns quotas and pacing from response headers ([`KeyPolicy::learn`]).
+    const LEARN: u8 = 1;
+    /// Its configured tiers are enforced by a store shared with other processes
+    /// ([`KeyMachine::share_configured`]): known, but not spaced here.
+    const SHARED: u8 = 2;
+
+    fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+}
+
 /// One tier of a key: a quota and its theoretical arrival time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tier {
@@ -348,7 +364,7 @@ pub struct KeyMachine<B: TierBuf = InlineTiers> {
     /// The pacing tier was discovered from bare 429s (no header says anything).
     discovered: bool,
     contact: Contact,
-    learn: bool,
+    flags: Flags,
     in_flight: u32,
     max_in_flight: u32,
     pause_until: u64,
@@ -403,7 +419,7 @@ impl<B: TierBuf + Default> KeyMachine<B> {
             pacing: false,
             discovered: false,
             contact: Contact::Unheard,
-            learn: policy.learn,
+            flags: Flags(if policy.learn { Flags::LEARN } else { 0 }),
             in_flight: 0,
             max_in_flight: policy.max_in_flight.unwrap_or(u32::MAX),
             pause_until: 0,
@@ -492,7 +508,8 @@ impl<B: TierBuf> KeyMachine<B> {
     pub fn plan_on(&self, schedule: &mut Schedule, n: u32, now: u64) -> Result<u64, Impossible> {
         let at = self.earliest(schedule, n, now)?;
         let margin = self.margin_now();
-        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+        let skip = self.unpaced();
+        for (i, tier) in self.tiers.tiers().iter().enumerate().skip(skip) {
             let new_tat = plan(schedule.tats[i], 0, tier.timing(), n, at)?.new_tat;
             schedule.tats[i] = with_margin(new_tat, tier.timing().1, at, margin);
         }
@@ -507,7 +524,7 @@ impl<B: TierBuf> KeyMachine<B> {
             let burst = self.quotas().map(|q| q.burst()).min().unwrap_or(u32::MAX);
             return Err(Impossible { n, burst });
         }
-        for (i, tier) in self.tiers.tiers().iter().enumerate() {
+        for (i, tier) in self.tiers.tiers().iter().enumerate().skip(self.unpaced()) {
             at = at.max(plan(schedule.tats[i], 0, tier.timing(), n, now)?.ready_at);
         }
         Ok(at)
@@ -529,7 +546,8 @@ impl<B: TierBuf> KeyMachine<B> {
     /// intervals plus the key's safety margin ([`MarginPolicy`]).
     pub fn commit(&mut self, n: u32, now: u64) {
         let margin = self.margin_now();
-        for tier in self.tiers.tiers_mut() {
+        let skip = self.unpaced();
+        for tier in self.tiers.tiers_mut().iter_mut().skip(skip) {
             let (t_ns, tau_ns) = tier.timing();
             let tat = tier
                 .tat
@@ -573,6 +591,39 @@ impl<B: TierBuf> KeyMachine<B> {
         })
     }
 
+    /// The configured quotas are enforced by a store that several processes share (each
+    /// request's turn is reserved there before it comes here): they still count as the
+    /// key's known quotas (a learned quota they cover is not installed, and a success that
+    /// empties the server's window does not pause the key), but this machine no longer
+    /// spaces admissions by them, so a request never goes later than its shared turn for a
+    /// schedule only this process keeps. Learned and pacing tiers, the pause, the in-flight
+    /// caps and the breaker still apply here.
+    ///
+    /// ```
+    /// use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy};
+    /// use headway_core::Quota;
+    ///
+    /// let policy = KeyPolicy { margin: None, ..KeyPolicy::default() };
+    /// let mut key: KeyMachine<InlineTiers> =
+    ///     KeyMachine::new(&[Quota::per_second(2).unwrap()], &policy).unwrap();
+    /// key.share_configured();
+    /// key.commit(1, 0);
+    /// assert_eq!(key.ready_at(1, 0), Ok(0));
+    /// assert!(key.has_quota());
+    /// ```
+    pub fn share_configured(&mut self) {
+        self.flags.0 |= Flags::SHARED;
+    }
+
+    /// How many leading tiers this machine does not space admissions by.
+    fn unpaced(&self) -> usize {
+        if self.flags.has(Flags::SHARED) {
+            usize::from(self.configured)
+        } else {
+            0
+        }
+    }
+
     /// A request is about to be sent: a key that has never heard from its server sends one
     /// request at a time until the server answers. Without a quota, the first response can
     /// teach it before a whole window of requests hits it; with a margin
@@ -581,7 +632,7 @@ impl<B: TierBuf> KeyMachine<B> {
     /// cannot land early behind it.
     pub fn probe_if_unknown(&mut self) {
         if self.contact == Contact::Unheard
-            && (self.learn && !self.has_quota() || self.margin_ns > 0)
+            && (self.flags.has(Flags::LEARN) && !self.has_quota() || self.margin_ns > 0)
         {
             self.contact = Contact::Probing;
         }
@@ -639,7 +690,7 @@ impl<B: TierBuf> KeyMachine<B> {
             self.contact = Contact::HeardWithRoom;
         }
         let fb = &interp.feedback;
-        if self.learn && !fb.policies.is_empty() && self.set_learned(interp, now) {
+        if self.flags.has(Flags::LEARN) && !fb.policies.is_empty() && self.set_learned(interp, now) {
             changed.replan = true;
             changed.learned = true;
         }
@@ -673,7 +724,7 @@ impl<B: TierBuf> KeyMachine<B> {
             changed.replan |= p.replan;
             changed.paused_until = p.paused_until;
         }
-        if self.learn {
+        if self.flags.has(Flags::LEARN) {
             // `remaining` is what the server takes before `reset`, in whatever way it counts
             // (a fixed or sliding window, a bucket): it may all go at once, and then one
             // request per `reset`. As a tier: 1 per reset with a burst of `remaining`
@@ -762,7 +813,10 @@ impl<B: TierBuf> KeyMachine<B> {
             // and another request went while this one was out, which it may have been
             // overtaken by: beyond what the quotas' tolerance absorbs, the margin leans
             // toward it. (Alone on the way, the response bounds the schedule below.)
-            let tolerance = self.tiers.tiers().iter().map(|t| t.timing().1).min();
+            let tolerance = self.tiers.tiers()[self.unpaced()..]
+                .iter()
+                .map(|t| t.timing().1)
+                .min();
             let tolerance = u32::try_from(tolerance.unwrap_or(0)).unwrap_or(u32::MAX);
             let want = (rtt - floor.min(rtt))
                 .saturating_sub(tolerance)
@@ -779,7 +833,8 @@ impl<B: TierBuf> KeyMachine<B> {
         if late == 0 {
             return;
         }
-        for tier in self.tiers.tiers_mut() {
+        let skip = self.unpaced();
+        for tier in self.tiers.tiers_mut().iter_mut().skip(skip) {
             let (t_ns, tau_ns) = tier.timing();
             // Only a tier with no request to spare can be overrun by a late arrival.
             if tier.tat.saturating_sub(tau_ns) > now {

@@ -282,5 +282,8 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
         ClientError::WaitTooLong { wait, .. } => too_long(wait, attempts),
         ClientError::CircuitOpen { retry_in } => circuit_open(retry_in, attempts),
         ClientError::Impossible(i) => impossible_error(i),
+        ClientError::Shared(why) => {
+            unreachable!("the npm package keeps no shared rate store: {why}")
+        }
     }
 }

@@ -24,6 +24,7 @@ use crate::key::Key;
 use crate::limiter::Limiter;
 use crate::lock;
 use crate::runtime::Runtime;
+use crate::shared::{SharedError, SharedRate, SharedSlot};
 use crate::stats::{Counters, Stats};
 use crate::transport::{Request, Response, Transport};
 
@@ -126,6 +127,7 @@ struct ClientInner<R: Runtime> {
     budget: Option<RetryBudget>,
     counters: Counters,
     jitter: Mutex<SplitMix64>,
+    shared: Option<Arc<dyn SharedRate>>,
 }
 
 /// A response's headers as the core's feedback reads them.
@@ -140,6 +142,28 @@ impl<R: Response> Headers for HeadersOf<'_, R> {
 impl<R: Runtime> Client<R> {
     /// Checks `config` and builds a client on `runtime`.
     pub fn new(runtime: R, config: ClientConfig) -> Result<Client<R>, ConfigError> {
+        Client::build(runtime, config, None)
+    }
+
+    /// A client whose configured quotas are kept in `store`, shared with every process that
+    /// uses the same store and key: each attempt reserves its turn there first (one round
+    /// trip), sleeps until it locally, then takes its local turn (in-flight caps, breaker,
+    /// a pause heard here). A pause a server asks of this process is written to the store
+    /// too, so every process on the key obeys it. Keys without a configured quota are not
+    /// shared.
+    pub fn with_shared(
+        runtime: R,
+        config: ClientConfig,
+        store: Arc<dyn SharedRate>,
+    ) -> Result<Client<R>, ConfigError> {
+        Client::build(runtime, config, Some(store))
+    }
+
+    fn build(
+        runtime: R,
+        config: ClientConfig,
+        shared: Option<Arc<dyn SharedRate>>,
+    ) -> Result<Client<R>, ConfigError> {
         let policy = KeyPolicy {
             max_in_flight: config.per_key_concurrency,
             breaker: config.breaker,
@@ -158,6 +182,9 @@ impl<R: Runtime> Client<R> {
         if let Some(c) = config.concurrency {
             builder = builder.concurrency(c);
         }
+        if shared.is_some() {
+            builder = builder.share_quotas();
+        }
         let limiter = builder.build()?;
         let budget = config
             .budget
@@ -172,6 +199,7 @@ impl<R: Runtime> Client<R> {
                 budget,
                 counters: Counters::default(),
                 jitter: Mutex::new(SplitMix64::new(seed)),
+                shared,
             }),
         })
     }
@@ -222,6 +250,9 @@ impl<R: Runtime> Client<R> {
         if changed.learned {
             tracing::info!(key = %key, "learned quotas from server");
         }
+        if let (Some(until), Some(store)) = (changed.paused_until, &self.inner.shared) {
+            store.pause(key, until.saturating_sub(now));
+        }
         if let Some(until) = changed.paused_until {
             tracing::info!(key = %key, pause_ms = until.saturating_sub(now) / 1_000_000, "server asked to pause");
         }
@@ -251,10 +282,18 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = request.try_clone();
             let before = runtime.now_ns();
+            // A shared turn not kept (the call cancelled, or refused here) is given back.
+            let shared = match self.shared_turn(&key).await {
+                Ok(slot) => slot,
+                Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
+            };
             let mut permit = match inner.limiter.acquire(&key).await {
                 Ok(permit) => permit,
                 Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
             };
+            if let Some(slot) = shared {
+                slot.keep();
+            }
             let now = runtime.now_ns();
             waited_ns = waited_ns.saturating_add(now - before);
             drop(last.take());
@@ -290,6 +329,25 @@ impl<R: Runtime> Client<R> {
             }
             request = replay;
         }
+    }
+
+    /// The attempt's turn in the shared store, slept until: `None` without a store or when
+    /// the key has no configured quota to share.
+    async fn shared_turn(&self, key: &str) -> Result<Option<SharedSlot>, SharedError> {
+        let Some(store) = &self.inner.shared else {
+            return Ok(None);
+        };
+        let limiter = &self.inner.limiter;
+        let quotas = limiter.configured_quotas(key);
+        if quotas.is_empty() {
+            return Ok(None);
+        }
+        let max_wait = limiter.key_policy().max_wait_ns;
+        let slot = store.reserve(key, quotas, 1, max_wait).await?;
+        let runtime = limiter.runtime();
+        let at = runtime.now_ns().saturating_add(slot.wait_ns());
+        runtime.sleep_until(at).await;
+        Ok(Some(slot))
     }
 
     /// A call's retry state; a key with no quota that has never heard from its server sends

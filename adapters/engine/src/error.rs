@@ -12,6 +12,7 @@ use headway_core::TiersError;
 
 use crate::key::AcquireError;
 use crate::millis_up;
+use crate::shared::SharedError;
 
 /// A configuration the engine refuses, caught at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,25 @@ pub enum ClientError<E> {
     },
     /// The request asks for more cells than the key's burst allows.
     Impossible(Impossible),
+    /// The shared rate store (see [`crate::SharedRate`]) could not serve the request: it
+    /// was unreachable, did not answer in time, or cannot hold the key's quotas. The request
+    /// was not sent.
+    Shared(String),
+}
+
+impl<E> From<SharedError> for ClientError<E> {
+    fn from(e: SharedError) -> Self {
+        match e {
+            SharedError::WaitTooLong { wait_ns } => ClientError::WaitTooLong {
+                wait: Duration::from_nanos(wait_ns),
+                server: false,
+            },
+            SharedError::Impossible(i) => ClientError::Impossible(i),
+            e @ (SharedError::Unavailable(_) | SharedError::Unsupported(_)) => {
+                ClientError::Shared(e.to_string())
+            }
+        }
+    }
 }
 
 impl<E> From<AcquireError> for ClientError<E> {
@@ -121,6 +141,7 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
                 millis_up(*retry_in)
             ),
             ClientError::Impossible(i) => i.fmt(f),
+            ClientError::Shared(why) => why.fmt(f),
         }
     }
 }

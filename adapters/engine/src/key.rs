@@ -233,11 +233,16 @@ impl Key {
     pub(crate) fn new(
         configured: &[Quota],
         policy: &KeyPolicy,
+        shared: bool,
         global: Option<Arc<Slots>>,
     ) -> Result<Key, KeyError> {
+        let mut machine = KeyMachine::new(configured, policy)?;
+        if shared {
+            machine.share_configured();
+        }
         Ok(Key {
             state: Mutex::new(KeyState {
-                machine: KeyMachine::new(configured, policy)?,
+                machine,
                 queue: BTreeMap::new(),
                 tail: None,
                 next_ticket: 0,

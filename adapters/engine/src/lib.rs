@@ -37,6 +37,7 @@ mod error;
 mod key;
 mod limiter;
 mod runtime;
+mod shared;
 mod slots;
 mod stats;
 pub mod testing;
@@ -50,6 +51,7 @@ pub use headway_core::key::{BreakerPolicy, KeyPolicy, MarginPolicy, QuotaSource}
 pub use key::{Acquire, AcquireError, KeySnapshot, Permit, TryAcquireError};
 pub use limiter::{Limiter, LimiterBuilder};
 pub use runtime::Runtime;
+pub use shared::{Reserving, SharedError, SharedRate, SharedSlot};
 pub use stats::Stats;
 pub use transport::{Request, Response, Transport};
 

@@ -42,6 +42,7 @@ pub struct LimiterBuilder<K, R> {
     per_key: HashMap<K, Vec<Quota>>,
     concurrency: Option<usize>,
     policy: KeyPolicy,
+    shared: bool,
 }
 
 impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
@@ -89,6 +90,14 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
         self
     }
 
+    /// The quotas are enforced by a store shared with other processes, which reserves each
+    /// request's turn before it asks this limiter: the keys know them but do not space
+    /// admissions by them (see [`KeyMachine::share_configured`]).
+    pub fn share_quotas(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
     /// Checks the configuration and builds the limiter.
     pub fn build(self) -> Result<Limiter<K, R>, ConfigError> {
         for quotas in std::iter::once(&self.quotas).chain(self.per_key.values()) {
@@ -103,6 +112,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
                 quotas: self.quotas,
                 per_key: self.per_key,
                 policy: self.policy,
+                shared: self.shared,
                 global: self.concurrency.map(|c| Arc::new(Slots::new(c))),
                 keys: Mutex::new(KeyMap {
                     keys: HashMap::new(),
@@ -140,6 +150,7 @@ struct Inner<K, R> {
     quotas: Vec<Quota>,
     per_key: HashMap<K, Vec<Quota>>,
     policy: KeyPolicy,
+    shared: bool,
     global: Option<Arc<Slots>>,
     keys: Mutex<KeyMap<K>>,
 }
@@ -168,6 +179,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             quotas: Vec::new(),
             per_key: HashMap::new(),
             concurrency: None,
+            shared: false,
             policy: KeyPolicy {
                 breaker: None,
                 margin: None,
@@ -218,11 +230,25 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
         k
     }
 
+    /// The quotas `key` is configured with (the default ones unless it has its own).
+    pub(crate) fn configured_quotas<Q>(&self, key: &Q) -> &[Quota]
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.per_key.get(key).unwrap_or(&self.inner.quotas)
+    }
+
     /// A key as it starts, with `quotas`.
     fn fresh(&self, quotas: &[Quota]) -> Key {
         // Every quota list a key starts with was checked when the limiter was built.
-        Key::new(quotas, &self.inner.policy, self.inner.global.clone())
-            .expect("quotas checked at construction")
+        Key::new(
+            quotas,
+            &self.inner.policy,
+            self.inner.shared,
+            self.inner.global.clone(),
+        )
+        .expect("quotas checked at construction")
     }
 
     /// Waits in the key's queue for one permit.

@@ -1,6 +1,7 @@
 //! [`Client`]: a `reqwest::Client` that goes exactly as fast as each server allows.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
@@ -8,7 +9,7 @@ use headway_core::backoff::Backoff;
 use headway_core::{Quota, QuotaError};
 use headway_engine::{
     BreakerPolicy, BudgetPolicy, ClientConfig, ConfigError, Failure, Limiter, MarginPolicy, Sent,
-    Stats,
+    SharedRate, Stats,
 };
 use reqwest::{IntoUrl, Method, Request, Response};
 
@@ -61,6 +62,7 @@ pub struct ClientBuilder {
     key_by: KeyBy,
     timer: Timer,
     reqwest: Option<reqwest::Client>,
+    shared: Option<Arc<dyn SharedRate>>,
     error: Option<BuildError>,
 }
 
@@ -182,6 +184,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the configured quotas in `store`, shared with every process that uses the same
+    /// store (for example `headway-redis`): each attempt reserves its turn there, and a
+    /// pause a server asks for applies to every process on the key. See
+    /// [`headway_engine::Client::with_shared`].
+    pub fn shared(mut self, store: Arc<dyn SharedRate>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
     /// Checks everything and builds the client. Call inside a tokio runtime.
     pub fn build(self) -> Result<Client, BuildError> {
         if let Some(e) = self.error {
@@ -193,8 +204,12 @@ impl ClientBuilder {
                 .build()
                 .map_err(|e| BuildError::Reqwest(e.to_string()))?,
         };
-        let engine = headway_engine::Client::new(TokioRuntime::with_timer(self.timer), self.config)
-            .map_err(BuildError::Config)?;
+        let runtime = TokioRuntime::with_timer(self.timer);
+        let engine = match self.shared {
+            Some(store) => headway_engine::Client::with_shared(runtime, self.config, store),
+            None => headway_engine::Client::new(runtime, self.config),
+        }
+        .map_err(BuildError::Config)?;
         Ok(Client {
             engine,
             transport: ReqwestTransport::new(reqwest.clone(), self.key_by),

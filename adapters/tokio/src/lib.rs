@@ -27,7 +27,8 @@ pub use client::{BuildError, Client, ClientBuilder, Outcome};
 pub use headway_core::Quota;
 pub use headway_engine::{
     AcquireError, BreakerPolicy, BudgetPolicy, ClientError, Failure, KeySnapshot, MarginPolicy,
-    Permit, QuotaSource, Sent, Stats, TryAcquireError,
+    Permit, QuotaSource, Reserving, Sent, SharedError, SharedRate, SharedSlot, Stats,
+    TryAcquireError,
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
 pub use runtime::{Sleep, Timer, TokioRuntime};
