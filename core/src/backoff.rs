@@ -139,6 +139,8 @@ impl fmt::Display for BackoffError {
     }
 }
 
+impl core::error::Error for BackoffError {}
+
 /// A retry pacing policy: exponential growth from `base_ns`, capped per delay, randomised by a
 /// [`Jitter`] kind, limited in retries and in total time.
 ///

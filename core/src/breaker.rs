@@ -148,6 +148,8 @@ impl fmt::Display for BreakerError {
     }
 }
 
+impl core::error::Error for BreakerError {}
+
 /// The breaker rejected a request: it is open, or half-open with its probe in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Open {
@@ -161,6 +163,8 @@ impl fmt::Display for Open {
         write!(f, "circuit open, retry in {} ns", self.retry_in_ns)
     }
 }
+
+impl core::error::Error for Open {}
 
 /// Leave to send one request, to be reported with [`CircuitBreaker::on_success`] or
 /// [`CircuitBreaker::on_failure`].

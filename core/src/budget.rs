@@ -89,6 +89,8 @@ impl fmt::Display for BudgetError {
     }
 }
 
+impl core::error::Error for BudgetError {}
+
 /// A shared, lock-free retry budget. See the [module documentation](self).
 ///
 /// [`RetryBudget::default()`] allows retries worth 20% of successes plus 10 per second, with

@@ -52,6 +52,8 @@ impl fmt::Display for DurationError {
     }
 }
 
+impl core::error::Error for DurationError {}
+
 /// `duration` in nanoseconds, the unit of every time in this crate, saturated at `u64::MAX`
 /// (about 584 years, beyond any wait that matters).
 ///

@@ -71,6 +71,8 @@ impl fmt::Display for Denied {
     }
 }
 
+impl core::error::Error for Denied {}
+
 /// A request for `n` cells that can never conform, because `n` exceeds the quota's burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Impossible {
@@ -90,6 +92,8 @@ impl fmt::Display for Impossible {
     }
 }
 
+impl core::error::Error for Impossible {}
+
 /// Why a request for `n` cells was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -107,6 +111,8 @@ impl fmt::Display for Refusal {
         }
     }
 }
+
+impl core::error::Error for Refusal {}
 
 /// A committed reservation: the request may go at [`Reservation::ready_at`].
 ///

@@ -342,6 +342,8 @@ impl core::fmt::Display for KeyError {
     }
 }
 
+impl core::error::Error for KeyError {}
+
 /// What an event changed, for the driver: wake waiters to plan again, log a lesson.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Changed {

@@ -65,6 +65,8 @@ impl fmt::Display for QuotaError {
     }
 }
 
+impl core::error::Error for QuotaError {}
+
 impl Quota {
     /// `limit` requests per `period_ns` nanoseconds, burst 1.
     pub const fn from_nanos(limit: u32, period_ns: u64) -> Result<Quota, QuotaError> {

@@ -42,6 +42,8 @@ impl fmt::Display for TiersError {
     }
 }
 
+impl core::error::Error for TiersError {}
+
 /// Up to [`MAX_TIERS`] quotas checked and reserved all-or-nothing.
 ///
 /// ```

@@ -106,6 +106,8 @@ impl fmt::Display for Refused {
     }
 }
 
+impl core::error::Error for Refused {}
+
 impl From<Impossible> for Refused {
     fn from(i: Impossible) -> Refused {
         Refused::Impossible(i)
