@@ -39,9 +39,12 @@
 //! assert_eq!(key.ready_at(1, 0), Ok(0));
 //! key.commit(1, 0);
 //! assert_eq!(key.ready_at(1, 0), Ok(500_000_000));
-//! // The default margin (150 us to begin with) keeps arrivals from landing early.
+//! // A key that sends to a server probes it first; the default margin (150 us to begin
+//! // with) then keeps arrivals from landing early. (A key that never sent anything, only a
+//! // caller's own admissions, goes exactly on the quota: it has no jitter to cover.)
 //! let mut key: KeyMachine<InlineTiers> =
 //!     KeyMachine::new(&[Quota::per_second(2).unwrap()], &KeyPolicy::default()).unwrap();
+//! key.probe_if_unknown();
 //! key.commit(1, 0);
 //! assert_eq!(key.ready_at(1, 0), Ok(500_150_000));
 //! ```
@@ -468,11 +471,14 @@ impl<B: TierBuf> KeyMachine<B> {
         self.in_flight
     }
 
-    /// The margin an admission may add now: none while the server reports room.
+    /// The margin an admission may add now. None while the server reports room (it absorbs
+    /// the jitter), and none on a key that never sent anything to a server (no probe, no
+    /// answer: its admissions are a caller's own `acquire`s, with no way to a server whose
+    /// jitter a margin would cover, so they go exactly on the quota).
     fn margin_now(&self) -> u64 {
         match self.contact {
-            Contact::HeardWithRoom => 0,
-            _ => u64::from(self.margin_ns),
+            Contact::HeardWithRoom | Contact::Unheard => 0,
+            Contact::Probing | Contact::Heard => u64::from(self.margin_ns),
         }
     }
 
@@ -1103,7 +1109,13 @@ mod tests {
             ..exact()
         };
         let q = Quota::per_second(1_000).unwrap();
+        // A key that never sent to a server (a caller's own acquires) has no jitter to cover.
+        let mut own: KeyMachine = KeyMachine::new(&[q], &policy).unwrap();
+        own.commit(1, 0);
+        assert_eq!(own.ready_at(1, 0), Ok(MS));
+        // A key sending to a server probes it first; from then on the margin spaces it.
         let mut key: KeyMachine = KeyMachine::new(&[q], &policy).unwrap();
+        key.probe_if_unknown();
         key.commit(1, 0);
         assert_eq!(key.ready_at(1, 0), Ok(MS + 200_000));
         // Planned turns carry the margin too.

@@ -43,9 +43,11 @@ export interface LimiterOptions {
   /** Learn quotas and pacing from the server's rate-limit headers; default true. */
   learn?: boolean;
   /**
-   * Add the adaptive safety margin to each admission's spacing (150 us to begin with,
-   * doubled by a 429 while the quota is known), for the jitter between a send and its
-   * arrival at a strict server; default false: admissions exactly on the quotas.
+   * The adaptive safety margin on the spacing of each `fetch` (150 us to begin with,
+   * doubled by a 429 while the quota is known, narrowed again by long runs of successes),
+   * for the jitter between a send and its arrival at a strict server; default true. Keys
+   * used only by `acquire()` never carry it (they never heard from a server): they go
+   * exactly on the quotas. `false` sends fetches exactly on the quotas too.
    */
   margin?: boolean;
   /** Retry POST/PATCH on 5xx and network errors too (429 and 503 are always retried); default false. */

@@ -236,13 +236,14 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
     if is_set(&n) {
         config.learn = boolean(&n, "learn")?;
     }
-    // Admissions go exactly on the quotas unless asked: `acquire()` users expect the spacing
-    // they configured, and the browser's own queueing is a matter for its pacing.
-    config.margin = None;
+    // The margin is on by default, as in the Rust client: a fetch's way to the server has
+    // jitter it covers. It only ever spaces keys that `fetch` sends on; a key used only by
+    // `acquire()` never heard from a server and goes exactly on its quotas.
+    config.margin = Some(MarginPolicy::default());
     let n = get(v, "margin");
-    if n.as_bool() == Some(true) {
-        config.margin = Some(MarginPolicy::default());
-    } else if is_set(&n) && n.as_bool() != Some(false) {
+    if n.as_bool() == Some(false) {
+        config.margin = None;
+    } else if is_set(&n) && n.as_bool() != Some(true) {
         return Err(type_error("\"margin\" must be a boolean"));
     }
     let n = get(v, "retryNonIdempotent");

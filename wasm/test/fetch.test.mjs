@@ -28,12 +28,12 @@ before(async () => {
 });
 after(() => mock?.stop());
 
-test('a strict 20/s server, virtual time: sends exactly 50 ms apart, zero 429s', async () => {
+test('a strict 20/s server, virtual time, margin: false: sends exactly 50 ms apart, zero 429s', async () => {
   const clock = new FakeClock();
   const server = gcraServer(clock, { limit: 20, periodMs: 1000, burst: 1 });
   const stub = stubFetch(clock, server.handle);
   try {
-    const limiter = new Limiter({ limit: 20, per: '1s', clock });
+    const limiter = new Limiter({ limit: 20, per: '1s', margin: false, clock });
     const responses = await clock.run(
       Promise.all(Array.from({ length: 40 }, (_, i) => limiter.fetch(`https://api.test/strict/item/${i}`))),
     );
@@ -57,6 +57,26 @@ test('a strict 20/s server, virtual time: sends exactly 50 ms apart, zero 429s',
   }
 });
 
+test('a strict 20/s server, virtual time, default margin: the probe first, then every send 50.15 ms after the last at least', async () => {
+  const clock = new FakeClock();
+  const server = gcraServer(clock, { limit: 20, periodMs: 1000, burst: 1 });
+  const stub = stubFetch(clock, server.handle);
+  try {
+    const limiter = new Limiter({ limit: 20, per: '1s', clock });
+    const responses = await clock.run(
+      Promise.all(Array.from({ length: 20 }, (_, i) => limiter.fetch(`https://api.test/strict/item/${i}`))),
+    );
+    assert.deepEqual(responses.map((r) => r.status), Array(20).fill(200));
+    const at = stub.calls.map((c) => c.at);
+    // This clock's timers fire on whole milliseconds: 50.15 ms rounds up to 51.
+    assert.deepEqual(at.slice(1).map((t, i) => t - at[i]), Array(19).fill(51));
+    assert.deepEqual(server.counts, { admitted: 20, rejected: 0 });
+    assert.equal(limiter.stats().keys['https://api.test'].marginMs, 0.15);
+  } finally {
+    stub.restore();
+  }
+});
+
 test('a burst-15 100/s server with RateLimit headers, virtual time: 200 sends 10 ms apart, no stall', async () => {
   // The end-to-end page's setup: the server's "0 left, reset in 1 s" whole-second resets
   // must not stall a known quota.
@@ -73,9 +93,11 @@ test('a burst-15 100/s server with RateLimit headers, virtual time: 200 sends 10
       [...new Set(responses.map((r) => r.headers.get('ratelimit-policy')))],
       ['"default";q=100;w=1'],
     );
+    // The probe's admission carries the margin (10.15 ms, rounded up by this clock's whole
+    // milliseconds); then the server reports room, which absorbs the jitter: no margin.
     assert.deepEqual(
       stub.calls.map((c) => c.at),
-      Array.from({ length: 200 }, (_, i) => i * 10),
+      Array.from({ length: 200 }, (_, i) => (i === 0 ? 0 : 1 + i * 10)),
     );
     assert.deepEqual(server.counts, { admitted: 200, rejected: 0 });
     assert.equal(limiter.stats().rateLimited, 0);
@@ -178,7 +200,8 @@ test('aborting a queued fetch releases its place and never reaches the server', 
   const clock = new FakeClock();
   const spy = stubFetch(clock, (input, init, real) => real(input, init));
   try {
-    const limiter = new Limiter({ limit: 2, per: '1s', timeoutMs: 0, clock });
+    // Exact times: no margin.
+    const limiter = new Limiter({ limit: 2, per: '1s', timeoutMs: 0, margin: false, clock });
     const controller = new AbortController();
     const a = limiter.fetch(`${mock.url}/a`);
     const b = limiter.fetch(`${mock.url}/b`, { signal: controller.signal });

@@ -51,6 +51,9 @@ test('KeyMachine paces a configured quota and plans a queue without committing',
 test('KeyMachine carries the default margin unless told otherwise', () => {
   const key = new KeyMachine({ quotas: ['2/s'], breaker: null, seed: '1' });
   assert.equal(key.marginNs, 150_000);
+  // A key that sends to a server probes it first; then the margin spaces it. (Without a
+  // probe or an answer, a key is a caller's own admissions: exactly on the quota.)
+  key.probeIfUnknown();
   key.commit(1, 0);
   assert.equal(key.readyAt(1, 0), 500 * MS + 150_000);
   key.free();
