@@ -85,6 +85,9 @@ pub fn failure(py: Python<'_>, f: Failure<PyErr>) -> PyErr {
             raise(py, "CircuitOpenError", (message, secs(retry_in)))
         }
         ClientError::Impossible(i) => raise(py, "ImpossibleError", (message, i.n, i.burst)),
+        // A shared rate store is a Rust-side option this package does not configure; should
+        // one ever fail a call, it is a Headway error with the store's message.
+        ClientError::Shared(_) => raise(py, "HeadwayError", (message,)),
     }
 }
 
