@@ -6,15 +6,15 @@
 //! - `denied`: one check on a quota of 1 per hour whose admission is already taken;
 //! - `contended`: two threads hammering `check` on one shared limiter (allowed path); the
 //!   time reported is wall time per check over both threads;
-//! - `clock`: the clock read alone, governor's default clock against `Instant::elapsed`,
+//! - `clock`: the clock read alone, governor's default clock against the tokio adapter's,
 //!   to tell how much of each check above is the clock rather than the limiter.
 //!
 //! Each group also has `headway-tsc`: Headway's check fed from governor's own clock, so the
 //! two limiters are compared on an equal clock.
 //!
-//! Governor reads its default clock inside `check()`; Headway is given
-//! `start.elapsed().as_nanos()` from a `std::time::Instant`, as a `std` adapter would, so
-//! both sides pay for a clock read on every check. After the run,
+//! Governor reads its default clock inside `check()`; Headway is given the tokio adapter's
+//! `TokioRuntime::now_ns()`, as the adapter does on every admission, so both sides pay for a
+//! clock read on every check. After the run,
 //! `cargo run --release -p headway-benches --bin ratios` prints the ratios.
 
 use std::hint::black_box;

@@ -22,31 +22,33 @@ use headway_core::{Gcra, Quota};
 /// The benchmark groups, in the order they are run and reported.
 pub const GROUPS: [&str; 4] = ["allowed", "denied", "contended", "clock"];
 
-/// The implementations in every group: the baseline first, then Headway on `std`'s clock,
-/// then Headway on the same timestamp-counter clock governor uses.
+/// The implementations in every group: the baseline first, then Headway on its tokio
+/// adapter's clock, then Headway on the same timestamp-counter clock governor uses.
 pub const FUNCTIONS: [&str; 3] = ["governor", "headway", "headway-tsc"];
 
-/// The monotonic timeline a Headway adapter owns: nanoseconds since the adapter was built.
+/// The monotonic timeline of Headway's tokio adapter ([`headway_tokio::TokioRuntime`]), read
+/// as the adapter reads it on every admission.
 ///
-/// This is what an adapter over `std` does on every check, so the benchmark pays for a clock
-/// read on the Headway side just as governor pays for its own clock inside `check()`.
-#[derive(Debug, Clone, Copy)]
+/// So the benchmark pays for a clock read on the Headway side just as governor pays for its
+/// own clock inside `check()`.
+#[derive(Debug, Clone)]
 pub struct MonotonicClock {
-    start: Instant,
+    runtime: headway_tokio::TokioRuntime,
 }
 
 impl MonotonicClock {
     /// A timeline starting now.
     pub fn new() -> MonotonicClock {
         MonotonicClock {
-            start: Instant::now(),
+            runtime: headway_tokio::TokioRuntime::new(),
         }
     }
 
     /// Nanoseconds since the timeline started.
     #[inline]
     pub fn now(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+        use headway_engine::Runtime;
+        self.runtime.now_ns()
     }
 }
 

@@ -233,6 +233,8 @@ async fn the_margin_agrees_with_the_key_machine() {
             .map(|_| random_quota(&mut rng))
             .collect();
         let mut machine: KeyMachine<Box<[Tier]>> = KeyMachine::new(&quotas, &policy).unwrap();
+        // As a client sending to a server does: the margin spaces a key that has a server.
+        machine.probe_if_unknown();
         let key = format!("margin/{case}");
         let mut at = 1_000_000_000;
         for _ in 0..50 {

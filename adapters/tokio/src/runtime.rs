@@ -31,8 +31,17 @@ pub enum Timer {
     Tokio,
 }
 
-/// Monotonic time from `tokio::time::Instant` (so tests on tokio's paused clock are exact),
-/// wall time as the system time at creation plus the monotonic time elapsed since.
+/// Monotonic time and sleeps for the engine, wall time as the system time at creation plus
+/// the monotonic time elapsed since.
+///
+/// The monotonic clock is the fastest the machine has: the CPU's invariant time-stamp
+/// counter where there is one (through `quanta`, calibrated against the OS's monotonic clock
+/// once per process; about half the cost of `Instant::now()` here), else the OS's
+/// monotonic clock. Under tokio's paused test clock, when the runtime is created, it is
+/// tokio's clock instead, so tests on virtual time stay exact. (Pause tokio's clock before
+/// creating the runtime, as `#[tokio::test(start_paused = true)]` does: a runtime created on
+/// a real clock keeps it.) Sleeps are tokio's timer (and the precise timer thread) for the
+/// time left on this clock, so the two clocks never need to agree on an origin.
 #[derive(Debug, Clone)]
 pub struct TokioRuntime {
     inner: Arc<Origin>,
@@ -40,10 +49,51 @@ pub struct TokioRuntime {
 
 #[derive(Debug)]
 struct Origin {
-    instant: Instant,
+    clock: Clock,
     wall_ms: u64,
     seed: AtomicU64,
     timer: Timer,
+}
+
+/// Where a [`TokioRuntime`]'s monotonic time comes from.
+#[derive(Debug)]
+enum Clock {
+    /// The fastest monotonic clock, from the raw reading at creation.
+    Fast { clock: quanta::Clock, start: u64 },
+    /// tokio's clock, paused when the runtime was created.
+    Tokio(Instant),
+}
+
+impl Clock {
+    /// The fast clock, unless tokio's clock is paused now.
+    fn detect() -> Clock {
+        if tokio_clock_is_paused() {
+            Clock::Tokio(Instant::now())
+        } else {
+            let clock = quanta::Clock::new();
+            let start = clock.raw();
+            Clock::Fast { clock, start }
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        match self {
+            Clock::Fast { clock, start } => clock.delta_as_nanos(*start, clock.raw()),
+            Clock::Tokio(origin) => u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// True when tokio's clock stands still while real time passes: it is paused, and only
+/// advances when told to or when the runtime is idle, never while this function runs.
+fn tokio_clock_is_paused() -> bool {
+    let before = Instant::now();
+    let real = std::time::Instant::now();
+    // A real clock moves by far more than a nanosecond in this time.
+    while real.elapsed() < Duration::from_micros(20) {
+        std::hint::spin_loop();
+    }
+    Instant::now() == before
 }
 
 impl TokioRuntime {
@@ -61,7 +111,7 @@ impl TokioRuntime {
             .unwrap_or(0);
         TokioRuntime {
             inner: Arc::new(Origin {
-                instant: Instant::now(),
+                clock: Clock::detect(),
                 wall_ms,
                 seed: AtomicU64::new(wall_ms ^ 0x9E37_79B9_7F4A_7C15),
                 timer,
@@ -69,9 +119,14 @@ impl TokioRuntime {
         }
     }
 
-    /// The tokio instant of a point on this runtime's timeline.
+    /// The tokio instant of a point on this runtime's timeline, from the time left until it
+    /// (a point already past is now).
     pub fn instant_at(&self, ns: u64) -> Instant {
-        self.inner.instant + Duration::from_nanos(ns)
+        let left = Duration::from_nanos(ns.saturating_sub(self.now_ns()));
+        let now = Instant::now();
+        // Far-future points saturate instead of overflowing `Instant`.
+        now.checked_add(left)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
     }
 }
 
@@ -85,7 +140,7 @@ impl Runtime for TokioRuntime {
     type Sleep = Sleep;
 
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.inner.instant.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.inner.clock.now_ns()
     }
 
     fn wall_ms(&self) -> u64 {
@@ -93,12 +148,7 @@ impl Runtime for TokioRuntime {
     }
 
     fn sleep_until(&self, deadline_ns: u64) -> Sleep {
-        // Far-future deadlines saturate instead of overflowing `Instant`.
-        let deadline = self
-            .inner
-            .instant
-            .checked_add(Duration::from_nanos(deadline_ns))
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365 * 30));
+        let deadline = self.instant_at(deadline_ns);
         let handover = match self.inner.timer {
             Timer::Tokio => None,
             Timer::Precise => deadline
@@ -187,5 +237,37 @@ impl Future for Sleep {
             }
         }
         self.tokio.as_mut().poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn on_a_paused_clock_time_is_tokios() {
+        let rt = TokioRuntime::new();
+        assert!(matches!(rt.inner.clock, Clock::Tokio(_)));
+        let start = rt.now_ns();
+        // An hour of virtual time passes at once, and the runtime's clock sees all of it.
+        rt.sleep_until(start + 3_600_000_000_000).await;
+        assert_eq!(rt.now_ns(), start + 3_600_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn on_a_real_clock_a_sleep_ends_at_its_deadline_on_the_fast_clock() {
+        let rt = TokioRuntime::new();
+        assert!(matches!(rt.inner.clock, Clock::Fast { .. }));
+        let real = std::time::Instant::now();
+        for step in [3_000_000, 500_000, 2_500_000] {
+            let deadline = rt.now_ns() + step;
+            rt.sleep_until(deadline).await;
+            assert!(rt.now_ns() >= deadline, "woke before the deadline");
+        }
+        // The fast clock keeps real time: 6 ms passed on both (within the test's own work).
+        let fast = rt.now_ns();
+        let elapsed = u64::try_from(real.elapsed().as_nanos()).unwrap();
+        assert!(fast >= 6_000_000 && elapsed >= 6_000_000);
+        assert!(fast.abs_diff(elapsed) < 1_000_000, "{fast} vs {elapsed}");
     }
 }
