@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::{stream, StreamExt};
-use headway_tokio::{Client, QuotaSource};
+use headway_tokio::{BatchOptions, Client, QuotaSource};
 use tokio::sync::mpsc;
 
 use crate::args::{quota_string, FetchArgs};
@@ -200,7 +200,12 @@ async fn run(
             format!("line longer than {MAX_LINE} bytes"),
         )),
     });
-    let records = fetch_all(&client, lines, args.concurrency as usize, true, timeout);
+    let records = fetch_all(
+        &client,
+        lines,
+        BatchOptions::new(args.concurrency as usize),
+        timeout,
+    );
     let mut records = std::pin::pin!(records);
 
     let bar = progress::bar(total);

@@ -13,7 +13,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use futures_util::Stream;
-use headway_tokio::{Client, ClientError};
+use headway_tokio::{BatchOptions, Client, ClientError};
 use serde::Serialize;
 
 /// What happened to one URL: the line `headway fetch` writes.
@@ -142,34 +142,28 @@ pub async fn fetch_one(client: &Client, url: String, body_timeout: Option<Durati
 pub fn fetch_all<S>(
     client: &Client,
     urls: S,
-    window: usize,
-    ordered: bool,
+    options: BatchOptions,
     body_timeout: Option<Duration>,
 ) -> impl Stream<Item = Record>
 where
     S: Stream<Item = Result<String, Record>>,
 {
     let client = client.clone();
-    headway_engine::run_stream(
-        urls,
-        window,
-        ordered,
-        move |item: Result<String, Record>| {
-            let client = client.clone();
-            async move {
-                let url = match item {
-                    Ok(url) => url,
-                    Err(record) => return record,
-                };
-                let url_copy = url.clone();
-                let task = tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
-                match task.await {
-                    Ok(record) => record,
-                    Err(e) => {
-                        Record::failed(url_copy, 0, Duration::ZERO, format!("internal error: {e}"))
-                    }
+    headway_engine::run_stream(urls, options, move |item: Result<String, Record>| {
+        let client = client.clone();
+        async move {
+            let url = match item {
+                Ok(url) => url,
+                Err(record) => return record,
+            };
+            let url_copy = url.clone();
+            let task = tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
+            match task.await {
+                Ok(record) => record,
+                Err(e) => {
+                    Record::failed(url_copy, 0, Duration::ZERO, format!("internal error: {e}"))
                 }
             }
-        },
-    )
+        }
+    })
 }

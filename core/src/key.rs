@@ -692,7 +692,8 @@ impl<B: TierBuf> KeyMachine<B> {
             self.contact = Contact::HeardWithRoom;
         }
         let fb = &interp.feedback;
-        if self.flags.has(Flags::LEARN) && !fb.policies.is_empty() && self.set_learned(interp, now) {
+        if self.flags.has(Flags::LEARN) && !fb.policies.is_empty() && self.set_learned(interp, now)
+        {
             changed.replan = true;
             changed.learned = true;
         }

@@ -24,11 +24,12 @@ mod runtime;
 mod transport;
 
 pub use client::{BuildError, Client, ClientBuilder, Outcome};
-pub use headway_core::Quota;
+pub use headway_core::backoff::{Backoff, Jitter};
+pub use headway_core::{Impossible, Quota, QuotaError};
 pub use headway_engine::{
-    AcquireError, BreakerPolicy, BudgetPolicy, ClientError, Failure, KeySnapshot, MarginPolicy,
-    Permit, QuotaSource, Reserving, Sent, SharedError, SharedRate, SharedSlot, Stats,
-    TryAcquireError,
+    AcquireError, BatchOptions, BreakerPolicy, BudgetPolicy, ClientConfig, ClientError,
+    ConfigError, Failure, KeySnapshot, LimiterBuilder, MarginPolicy, Order, Permit, QuotaSource,
+    Reserving, Sent, SharedError, SharedRate, SharedSlot, Stats, TryAcquireError,
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
 pub use runtime::{Sleep, Timer, TokioRuntime};
@@ -50,8 +51,7 @@ pub type Limiter<K> = headway_engine::Limiter<K, TokioRuntime>;
 /// let _permit = limits.acquire(&"db").await.unwrap();
 /// # }
 /// ```
-pub fn limiter<K: std::hash::Hash + Eq + Clone>() -> headway_engine::LimiterBuilder<K, TokioRuntime>
-{
+pub fn limiter<K: std::hash::Hash + Eq + Clone>() -> LimiterBuilder<K, TokioRuntime> {
     headway_engine::Limiter::builder(TokioRuntime::new())
 }
 
