@@ -85,6 +85,9 @@ pub fn failure(py: Python<'_>, f: Failure<PyErr>) -> PyErr {
             raise(py, "CircuitOpenError", (message, secs(retry_in)))
         }
         ClientError::Impossible(i) => raise(py, "ImpossibleError", (message, i.n, i.burst)),
+        // The Python package configures no shared rate store, so this is never raised
+        // today; should one be, its message says what failed.
+        ClientError::Shared(_) => raise(py, "HeadwayError", (message,)),
     }
 }
 
