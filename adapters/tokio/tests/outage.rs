@@ -46,10 +46,7 @@ fn client(max_wait: Duration) -> Client {
         .timer(Timer::Tokio)
         .concurrency(CONCURRENCY)
         .max_wait(max_wait)
-        .breaker(Some(BreakerPolicy {
-            failure_threshold: 5,
-            open_for_ns: 500_000_000,
-        }))
+        .breaker(Some(BreakerPolicy::new(5, Duration::from_millis(500))))
         .build()
         .expect("client")
 }
