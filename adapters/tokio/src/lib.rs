@@ -13,6 +13,15 @@
 //! and timer ([`TokioRuntime`]) and reqwest as the transport ([`ReqwestTransport`]; the
 //! engine reads reqwest's requests and responses through [`ReqwestRequest`] and
 //! [`ReqwestResponse`]).
+//!
+//! ## TLS
+//!
+//! `https://` works by default: the `rustls` feature (on by default) gives reqwest rustls
+//! with the platform's certificate verifier. For the platform's own TLS library, depend with
+//! `default-features = false, features = ["native-tls"]`. With `default-features = false`
+//! alone there is no TLS: plain `http://` only, and every `https://` request fails with the
+//! connector's `invalid URL, scheme is not http` (a connect error, so it is retried like one
+//! before the [`Failure`] comes back).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -180,3 +180,35 @@ async fn a_bad_quota_is_a_build_error_that_names_the_string() {
         .starts_with("invalid quota \"ten a second\": "));
     assert!(error.source().is_none());
 }
+
+/// With the default features, `https://` goes through rustls: against a server that speaks
+/// plain HTTP the request gets as far as a TLS handshake, which fails on the server's
+/// non-TLS answer. Without TLS it would fail before any handshake, the connector refusing
+/// the scheme ("invalid URL, scheme is not http").
+#[cfg(feature = "rustls")]
+#[tokio::test(start_paused = true)]
+async fn https_reaches_a_tls_handshake_by_default() {
+    let server = MockServer::start(MockConfig::new().route("/", Route::unlimited()))
+        .await
+        .unwrap();
+    let plain = server.url_for("/x");
+    let tls = plain.replacen("http://", "https://", 1);
+    let client = Client::builder()
+        .timer(Timer::Tokio)
+        .retries(0)
+        .build()
+        .unwrap();
+    assert_eq!(client.get(&plain).await.unwrap().response.status(), 200);
+    let failure = client.get(&tls).await.unwrap_err();
+    assert!(
+        matches!(failure.error, ClientError::Transport(ref e) if e.is_connect()),
+        "{failure:?}"
+    );
+    let shown = format!("{:#}", anyhow::Error::from(failure));
+    assert!(!shown.contains("scheme is not http"), "{shown}");
+    let tls_cause = shown.split(": ").skip(1).any(|cause| {
+        let cause = cause.to_ascii_lowercase();
+        cause.contains("tls") || cause.contains("corrupt message") || cause.contains("handshake")
+    });
+    assert!(tls_cause, "no TLS error in the chain: {shown}");
+}
