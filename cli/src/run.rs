@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use headway_tokio::{BatchOptions, Client, ClientError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What happened to one URL: the line `headway fetch` writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The URL as read (trimmed).
     pub url: String,
@@ -41,6 +41,12 @@ impl Record {
             waited_ms: millis(waited),
             error: Some(error),
         }
+    }
+
+    /// True when the server really answered: a complete response whose status is not a
+    /// 429 or a 5xx (those only say that retries ran out). `--resume` skips these URLs.
+    pub fn is_answer(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| s != 429 && s < 500)
     }
 
     /// True for a complete response with a 2xx status.
