@@ -189,3 +189,20 @@ test('wrap(fn, { signal }): aborting rejects the calls still waiting, not the on
   assert.throws(() => limiter.wrap(() => 1, { signal: 'soon' }), TypeError);
   limiter.dispose();
 });
+
+test('the README\'s tiers example paces as it says: 120 ms apart, or 100 ms with a burst on the hour', async () => {
+  const times = async (hour) => {
+    const clock = new FakeClock();
+    const limiter = new Limiter({ tiers: [{ limit: 10, per: '1s' }, hour], clock });
+    const at = [];
+    const done = Promise.all([1, 2, 3, 4, 5].map(() => limiter.acquire().then((p) => {
+      at.push(clock.now());
+      p.release();
+    })));
+    await clock.run(done);
+    limiter.dispose();
+    return at;
+  };
+  assert.deepEqual(await times({ limit: 30000, per: '1h' }), [0, 120, 240, 360, 480]);
+  assert.deepEqual(await times({ limit: 30000, per: '1h', burst: 3000 }), [0, 100, 200, 300, 400]);
+});
