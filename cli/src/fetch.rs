@@ -77,7 +77,7 @@ pub fn main(args: FetchArgs) -> Result<(), CliError> {
 fn open_output(path: &Path, append: bool) -> Result<File, CliError> {
     let mut options = OpenOptions::new();
     if append {
-        options.append(true);
+        options.append(true).create(true);
     } else {
         options.write(true).create(true).truncate(true);
     }

@@ -201,6 +201,17 @@ async fn resume_skips_the_urls_already_answered() {
     let dir = scratch("resume");
     let out = dir.join("out.jsonl");
     let url = |p: &str| server.url_for(p);
+    // No output file yet: --resume starts one.
+    let fresh = dir.join("fresh.jsonl");
+    let output = headway(
+        &["fetch", "--resume", "-o", fresh.to_str().unwrap()],
+        &input(&server, &["/first".to_string()]),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(file_lines(&fresh).len(), 1);
+    server.reset();
     let kept = format!(
         r#"{{"url":"{}","status":200,"attempts":1,"waited_ms":987654,"error":null}}"#,
         url("/a")
