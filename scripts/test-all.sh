@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: style, native tests (core, engine, tokio adapter against the mock
-# API, CLI, conformance), loom models, no_std builds, the Python package (python/test.sh),
-# and the wasm targets (Node, headless Chromium, the npm package's JS API, a real-browser
-# end-to-end run), then every test
-# executable and node:test suite again with the wall clock set to 2028, so that no test can
+# The whole test suite: style, API docs (cargo doc with -D warnings), native tests (core,
+# engine, tokio adapter against the mock API, CLI, conformance), loom models, no_std builds,
+# the Python package (python/test.sh), and the wasm targets (Node, headless Chromium, the
+# npm package's JS API, a real-browser end-to-end run), then every test executable and
+# node:test suite again with the wall clock set to 2028, so that no test can
 # depend on today's date.
 #
 # Nothing skipped counts as a pass: a cargo test run that reports an ignored test fails the
@@ -50,6 +50,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace "${native_excludes[@]}" --all-targets -- -D warnings
+
+step "cargo doc (no broken intra-doc links, every item documented as written)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace "${native_excludes[@]}" --no-deps
 
 step "native tests"
 cargo_tests cargo test --workspace "${native_excludes[@]}"

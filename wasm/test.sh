@@ -6,7 +6,9 @@
 # 1. wasm/build.sh (the npm package in wasm/pkg)
 # 2. node:test: the shared conformance JSON through the JS API, the Limiter, throttled fetch
 #    against the mock server, and a Chromium end-to-end run (playwright-core, system Chromium)
-# 3. wasm-bindgen-test of headway-web in Node and in headless Chromium (chromedriver)
+# 3. tsc --strict: index.d.ts, and test/types.ts written against it (with @ts-expect-error
+#    lines for mistakes the types must catch)
+# 4. wasm-bindgen-test of headway-web in Node and in headless Chromium (chromedriver)
 #
 # Nothing skipped counts as a pass: a node:test run that reports a skipped, todo or
 # cancelled test, or runs none, fails; so does a wasm-bindgen-test run that reports an
@@ -94,11 +96,15 @@ bash "$here/build.sh" || { echo "build failed"; exit 1; }
 cargo build -p headway-mock || { echo "mock build failed"; exit 1; }
 
 cd "$here"
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/.bin/tsc ]; then
   npm install --no-audit --no-fund || { echo "npm install failed"; exit 1; }
 fi
 
 step "node tests (conformance, limiter, fetch vs mock, chromium e2e)" node_tests
+
+step "tsc --strict (the package's index.d.ts and test/types.ts)" \
+  node_modules/.bin/tsc --strict --noEmit --target es2022 --module nodenext \
+  --moduleResolution nodenext --lib es2022,esnext.disposable,dom test/types.ts
 
 cd "$root"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner

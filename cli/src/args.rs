@@ -46,12 +46,21 @@ refused, timeout, wait longer than --max-wait, ...). Bodies are read and discard
 
 Exit status: 0 when every URL was answered (a 4xx is an answer), 3 when every line was
 processed but some URLs failed (an error line, or a final 429 or 5xx once retries ran out),
-2 for bad flags or unreadable input, 1 when the output could not be written.
+2 for bad flags or unreadable input, 1 when the output could not be written or opened,
+130 when interrupted (Ctrl-C, SIGINT).
+
+Interrupted: the URLs in progress are dropped, every line already written stays whole, and a
+summary goes to stderr; run the same command again with --resume to fetch the rest.
+--resume (needs --output): URLs with an answer in the output file (a status other than 429
+or 5xx) are skipped; the other lines are dropped from the file and its new lines come after
+the kept ones.
 
 Examples:
   headway fetch --rate 100/min < urls.txt > results.jsonl
   headway fetch --rate \"5000/h\" --burst 10 --input urls.txt --output results.jsonl
   headway fetch --input urls.txt            # learn the rate from the server's headers
+  headway fetch -j 4 --rate 10/s -i urls.txt -o out.jsonl --resume
+                                            # carry on where an interrupted run stopped
   headway fetch --rate 100/min --redis redis://10.0.0.5:6379 --input part1.txt
                                             # one 100/min across every such process";
 
@@ -67,17 +76,32 @@ pub struct FetchArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: Option<u32>,
     /// Requests in flight at most
-    #[arg(long, value_name = "N", default_value_t = 10,
+    #[arg(long, short = 'j', visible_short_alias = 'c', value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
     /// Retries per URL after a 429, a 5xx or a connection error
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
+    /// Retries each host may spend, as a percentage of its successes (0-100; "off": no
+    /// budget, every URL may use all its --retries)
+    #[arg(long, value_name = "PERCENT", default_value = "20", value_parser = parse_budget)]
+    pub retry_budget: Budget,
+    /// Retries per second each host may spend whatever its successes, so that a run that
+    /// starts in an outage still retries
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retry_floor: u32,
+    /// Failures in a row (no response, a 5xx) that open a host's circuit breaker: its URLs
+    /// then wait, within --max-wait, while one probe at a time checks it is back (0: no breaker)
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub breaker: u32,
+    /// How long an open breaker waits before its next probe
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg)]
+    pub breaker_open: Duration,
     /// The longest wait accepted for one URL (rate queue or server pause); a URL that would
     /// wait longer fails with an error line
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_arg)]
     pub max_wait: Duration,
-    /// Per-attempt timeout for the response headers, and again for the body (0s: none)
+    /// Per-attempt timeout for the response headers, and again for the body (0: none)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg)]
     pub timeout: Duration,
     /// Read URLs from FILE [default: standard input]
@@ -86,6 +110,9 @@ pub struct FetchArgs {
     /// Write JSON lines to FILE [default: standard output]
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Skip the URLs already answered in the --output file and add the rest to it
+    #[arg(long, requires = "output")]
+    pub resume: bool,
     /// Share the rate of each host with every process pointed at this Redis, like
     /// redis://127.0.0.1:6379 (needs --rate): together they go at the rate, not each
     #[arg(long, value_name = "URL", requires = "rate")]
@@ -111,12 +138,12 @@ pub struct DemoArgs {
     /// Configure this rate on the client instead of learning it from the headers
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     pub rate: Option<String>,
-    /// Requests per second the embedded API allows (GCRA, burst 1)
+    /// Requests per second the embedded API allows (GCRA, burst 10)
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub server_rate: u32,
     /// Requests in flight at most
-    #[arg(long, value_name = "N", default_value_t = 10,
+    #[arg(long, short = 'j', visible_short_alias = 'c', value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub concurrency: u32,
 }
@@ -128,8 +155,31 @@ fn parse_rate(s: &str) -> Result<String, String> {
         .map_err(|e| format!("{e}"))
 }
 
-/// Parses `10m`, `30s`, `1.5s`, `250ms`, `1h30m` into a [`Duration`].
+/// `--retry-budget`: the percentage of successes each host may spend on retries, or `None`
+/// for no budget (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget(pub Option<u32>);
+
+/// Parses a retry budget: a percentage from 0 to 100, or `off`.
+fn parse_budget(s: &str) -> Result<Budget, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(Budget(None));
+    }
+    match s.trim_end_matches('%').parse::<u32>() {
+        Ok(p) if p <= 100 => Ok(Budget(Some(p))),
+        _ => Err(format!(
+            "{s:?} is not a percentage from 0 to 100 or \"off\""
+        )),
+    }
+}
+
+/// Parses `10m`, `30s`, `1.5s`, `250ms`, `1h30m` into a [`Duration`]; a bare `0` is zero
+/// (no unit needed for nothing).
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
     parse_duration(s)
         .map(Duration::from_nanos)
         .map_err(|e| format!("{e}"))
@@ -169,6 +219,12 @@ mod tests {
         assert!(parse_rate("abc").is_err());
         assert_eq!(parse_duration_arg("10m"), Ok(Duration::from_secs(600)));
         assert!(parse_duration_arg("forever").is_err());
+        assert_eq!(parse_duration_arg("0"), Ok(Duration::ZERO));
+        assert!(parse_duration_arg("10").is_err());
+        assert_eq!(parse_budget("off"), Ok(Budget(None)));
+        assert_eq!(parse_budget("25%"), Ok(Budget(Some(25))));
+        assert_eq!(parse_budget("0"), Ok(Budget(Some(0))));
+        assert!(parse_budget("101").is_err());
         assert_eq!(
             quota_string("100/min", Some(10)).as_deref(),
             Ok("100/min burst 10")

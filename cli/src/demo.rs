@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{stream, StreamExt};
 use headway_mock::{Faults, HeaderStyle, MockConfig, MockHandle, MockServer, Route};
-use headway_tokio::{Client, QuotaSource};
+use headway_tokio::{BatchOptions, Client, Order, QuotaSource};
 use tokio::sync::oneshot;
 
 use crate::args::DemoArgs;
@@ -98,8 +98,7 @@ async fn run(args: DemoArgs) -> Result<(), CliError> {
     let mut records = std::pin::pin!(fetch_all(
         &client,
         urls,
-        args.concurrency as usize,
-        false,
+        BatchOptions::new(args.concurrency as usize).order(Order::Completion),
         Some(Duration::from_secs(30)),
     ));
     let (mut ok, mut failed) = (0u64, 0u64);

@@ -3,14 +3,20 @@
 //! Lines are read on their own thread into a small bounded channel, so neither a slow
 //! standard input nor a huge file ever blocks the requests in progress or fills memory: at
 //! most the channel plus the window of URLs in progress are held at once.
+//!
+//! Every record is written whole and flushed before the next, so the output file holds only
+//! complete lines whenever the run stops: at the end, on a write error, or on SIGINT, which
+//! drops the URLs in progress, prints the summary and exits 130. `--resume` reads such a file
+//! back: the URLs answered there are skipped, the rest are fetched and appended.
 
-use std::fs::File;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::{stream, StreamExt};
-use headway_tokio::{Client, QuotaSource};
+use headway_tokio::{BatchOptions, BreakerPolicy, BudgetPolicy, Client, QuotaSource};
 use tokio::sync::mpsc;
 
 use crate::args::{quota_string, FetchArgs};
@@ -43,22 +49,106 @@ pub fn main(args: FetchArgs) -> Result<(), CliError> {
         Some(path) => Box::new(BufReader::new(open_input(path)?)),
         None => Box::new(BufReader::new(io::stdin())),
     };
+    let mut answered = Answered::default();
     let output: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(File::create(path).map_err(|e| {
-            CliError::usage(format!("cannot write output {}: {e}", path.display()))
-        })?),
+        Some(path) if args.resume => {
+            answered = resume(path)?;
+            Box::new(open_output(path, true)?)
+        }
+        Some(path) => Box::new(open_output(path, false)?),
         None => Box::new(io::stdout()),
     };
     // The total is known only for a file, and only worth a second pass for the progress bar.
     let total = match &args.input {
-        Some(path) if io::stderr().is_terminal() => count_urls(path),
+        Some(path) if io::stderr().is_terminal() => {
+            count_urls(path).map(|n| n.saturating_sub(answered.kept))
+        }
         _ => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run(args, quota, input, output, total))
+    runtime.block_on(run(args, quota, input, output, answered, total))
+}
+
+/// Opens the output file: truncated, or for appending (after [`resume`] rewrote it). A file
+/// that cannot be opened is an output error, exit code 1.
+fn open_output(path: &Path, append: bool) -> Result<File, CliError> {
+    let mut options = OpenOptions::new();
+    if append {
+        options.append(true).create(true);
+    } else {
+        options.write(true).create(true).truncate(true);
+    }
+    options
+        .open(path)
+        .map_err(|e| CliError::runtime(format!("cannot write output {}: {e}", path.display())))
+}
+
+/// What `--resume` found in the output file.
+#[derive(Default)]
+struct Answered {
+    /// How many answered records each URL has, to skip that many of its input lines.
+    urls: HashMap<String, u64>,
+    /// The records kept in the file.
+    kept: u64,
+}
+
+impl Answered {
+    /// True (and one fewer left) when `url` has an answered record still unclaimed.
+    fn take(&mut self, url: &str) -> bool {
+        match self.urls.get_mut(url) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Reads the output file of an earlier run and rewrites it with only its answered records
+/// (see [`Record::is_answer`]): error lines, final 429s and 5xx, and a torn last line are
+/// dropped, as their URLs are fetched again. A missing file is an empty one. The file is
+/// replaced whole (a temporary file beside it, renamed over it), so a failure here leaves it
+/// as it was.
+fn resume(path: &Path) -> Result<Answered, CliError> {
+    let unusable = |e: &dyn std::fmt::Display| {
+        CliError::runtime(format!("cannot resume from {}: {e}", path.display()))
+    };
+    let mut answered = Answered::default();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(answered),
+        Err(e) => return Err(unusable(&e)),
+    };
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".resume-tmp");
+    let tmp: PathBuf = path.with_file_name(name);
+    let mut out = BufWriter::new(File::create(&tmp).map_err(|e| unusable(&e))?);
+    let copy = || -> io::Result<()> {
+        for line in BufReader::new(file).split(b'\n') {
+            let line = line?;
+            let Ok(record) = serde_json::from_slice::<Record>(&line) else {
+                continue;
+            };
+            if record.is_answer() {
+                *answered.urls.entry(record.url).or_default() += 1;
+                answered.kept += 1;
+                out.write_all(&line)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        out.flush()?;
+        out.get_ref().sync_all()
+    };
+    let copied = copy().and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(unusable(&e));
+    }
+    Ok(answered)
 }
 
 fn open_input(path: &Path) -> Result<File, CliError> {
@@ -91,9 +181,13 @@ fn count_urls(path: &Path) -> Option<u64> {
     }
 }
 
-/// Reads `input` on the calling thread, sending every line worth a record into `tx`, until the
-/// input ends, a read fails, or the receiver is gone.
-fn read_lines(mut input: Box<dyn BufRead + Send>, tx: mpsc::Sender<Line>) -> io::Result<()> {
+/// Reads `input` on the calling thread, sending every line worth a record into `tx` (except
+/// the URLs already `answered`), until the input ends, a read fails, or the receiver is gone.
+fn read_lines(
+    mut input: Box<dyn BufRead + Send>,
+    mut answered: Answered,
+    tx: mpsc::Sender<Line>,
+) -> io::Result<()> {
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -120,7 +214,7 @@ fn read_lines(mut input: Box<dyn BufRead + Send>, tx: mpsc::Sender<Line>) -> io:
         } else {
             let text = String::from_utf8_lossy(&buf);
             let line = text.trim();
-            if line.is_empty() || line.starts_with('#') {
+            if line.is_empty() || line.starts_with('#') || answered.take(line) {
                 continue;
             }
             Line::Url(line.to_string())
@@ -163,14 +257,26 @@ async fn run(
     quota: Option<String>,
     input: Box<dyn BufRead + Send>,
     output: Box<dyn Write + Send>,
+    answered: Answered,
     total: Option<u64>,
 ) -> Result<(), CliError> {
+    let mut interrupt = std::pin::pin!(
+        interrupt().map_err(|e| CliError::runtime(format!("cannot catch SIGINT: {e}")))?
+    );
     let timeout = (!args.timeout.is_zero()).then_some(args.timeout);
+    let budget = args.retry_budget.0.map(|percent| BudgetPolicy {
+        ratio_permille: percent * 10,
+        min_retries_per_sec: args.retry_floor,
+        ..BudgetPolicy::default()
+    });
+    let breaker = (args.breaker > 0).then(|| BreakerPolicy::new(args.breaker, args.breaker_open));
     let mut builder = Client::builder()
         .concurrency(args.concurrency as usize)
         .retries(args.retries)
         .max_wait(args.max_wait)
-        .timeout(timeout);
+        .timeout(timeout)
+        .retry_budget(budget)
+        .breaker(breaker);
     if let Some(q) = &quota {
         builder = builder.quota(q);
     }
@@ -185,11 +291,12 @@ async fn run(
     let client = builder
         .build()
         .map_err(|e| CliError::usage(e.to_string()))?;
+    let skipped = answered.kept;
 
     let (tx, mut rx) = mpsc::channel::<Line>(READ_AHEAD);
     let reader = std::thread::Builder::new()
         .name("headway-input".into())
-        .spawn(move || read_lines(input, tx))
+        .spawn(move || read_lines(input, answered, tx))
         .map_err(|e| CliError::runtime(format!("cannot start the input reader: {e}")))?;
     let lines = stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|line| match line {
         Line::Url(url) => Ok(url),
@@ -200,14 +307,31 @@ async fn run(
             format!("line longer than {MAX_LINE} bytes"),
         )),
     });
-    let records = fetch_all(&client, lines, args.concurrency as usize, true, timeout);
+    let records = fetch_all(
+        &client,
+        lines,
+        BatchOptions::new(args.concurrency as usize),
+        timeout,
+    );
     let mut records = std::pin::pin!(records);
 
     let bar = progress::bar(total);
     let started = Instant::now();
     let mut out = BufWriter::new(output);
     let mut tally = Tally::default();
-    while let Some(record) = records.next().await {
+    loop {
+        let record = tokio::select! {
+            biased;
+            () = &mut interrupt => {
+                bar.finish_and_clear();
+                summary(&client, &tally, skipped, started.elapsed());
+                return Err(CliError::interrupted(tally.urls, args.output.is_some()));
+            }
+            record = records.next() => match record {
+                Some(record) => record,
+                None => break,
+            },
+        };
         tally.add(&record);
         let written = serde_json::to_writer(&mut out, &record)
             .map_err(io::Error::from)
@@ -228,7 +352,7 @@ async fn run(
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed();
-    summary(&client, &tally, elapsed);
+    summary(&client, &tally, skipped, elapsed);
     let failed = tally.errors + tally.gave_up;
     match reader.join() {
         Ok(Ok(())) if failed > 0 => Err(CliError::some_failed(failed, tally.urls)),
@@ -241,7 +365,29 @@ async fn run(
     }
 }
 
-fn summary(client: &Client, tally: &Tally, elapsed: Duration) {
+/// Resolves at the first SIGINT (Ctrl-C). The handler is in place when this returns, not
+/// only once the future is first polled, so a SIGINT from then on always ends with the
+/// summary.
+fn interrupt() -> io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            // Without a handler Ctrl-C ends the process as it always would.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
+
+fn summary(client: &Client, tally: &Tally, skipped: u64, elapsed: Duration) {
     let stats = client.stats();
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
@@ -262,6 +408,11 @@ fn summary(client: &Client, tally: &Tally, elapsed: Duration) {
         stats.rate_limited,
         stats.retries,
     );
+    if skipped > 0 {
+        line.push_str(&format!(
+            "; {skipped} URLs skipped, answered in the output already"
+        ));
+    }
     if let [(key, snapshot)] = stats.keys.as_slice() {
         if let Some(q) = snapshot.quotas.first() {
             let source = match snapshot.source {

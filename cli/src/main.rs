@@ -5,7 +5,7 @@
 //!
 //! Exit codes: 0 when every URL was answered, 3 when the run completed but some URLs failed
 //! (each is reported on its own line), 2 for bad flags or unreadable input, 1 when output
-//! could not be written.
+//! could not be written, 130 when interrupted by SIGINT (after a summary; `--resume` goes on).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -24,8 +24,8 @@ use crate::args::{Cli, Command};
 /// Why the command stopped early, with the exit code to stop with.
 #[derive(Debug)]
 pub struct CliError {
-    /// The process exit code: 2 for usage and input errors, 3 when some URLs failed, 1 for
-    /// anything else.
+    /// The process exit code: 2 for usage and input errors, 3 when some URLs failed, 130
+    /// when interrupted, 1 for anything else.
     pub code: u8,
     /// What to tell the user (one line, without the `headway:` prefix).
     pub message: String,
@@ -45,6 +45,21 @@ impl CliError {
         CliError {
             code: 3,
             message: format!("{failed} of {urls} URLs failed"),
+        }
+    }
+
+    /// Stopped by SIGINT after writing `written` records: exit code 130, as a shell reports
+    /// a command ended by Ctrl-C. `to_file` when they went to an `--output` file, which
+    /// `--resume` can carry on.
+    pub fn interrupted(written: u64, to_file: bool) -> CliError {
+        let hint = if to_file {
+            "; the same command with --resume fetches the rest"
+        } else {
+            ""
+        };
+        CliError {
+            code: 130,
+            message: format!("interrupted after {written} URLs{hint}"),
         }
     }
 

@@ -13,11 +13,11 @@ use std::error::Error;
 use std::time::Duration;
 
 use futures_util::Stream;
-use headway_tokio::{Client, ClientError};
-use serde::Serialize;
+use headway_tokio::{BatchOptions, Client, ClientError};
+use serde::{Deserialize, Serialize};
 
 /// What happened to one URL: the line `headway fetch` writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The URL as read (trimmed).
     pub url: String,
@@ -41,6 +41,12 @@ impl Record {
             waited_ms: millis(waited),
             error: Some(error),
         }
+    }
+
+    /// True when the server really answered: a complete response whose status is not a
+    /// 429 or a 5xx (those only say that retries ran out). `--resume` skips these URLs.
+    pub fn is_answer(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| s != 429 && s < 500)
     }
 
     /// True for a complete response with a 2xx status.
@@ -142,34 +148,28 @@ pub async fn fetch_one(client: &Client, url: String, body_timeout: Option<Durati
 pub fn fetch_all<S>(
     client: &Client,
     urls: S,
-    window: usize,
-    ordered: bool,
+    options: BatchOptions,
     body_timeout: Option<Duration>,
 ) -> impl Stream<Item = Record>
 where
     S: Stream<Item = Result<String, Record>>,
 {
     let client = client.clone();
-    headway_engine::run_stream(
-        urls,
-        window,
-        ordered,
-        move |item: Result<String, Record>| {
-            let client = client.clone();
-            async move {
-                let url = match item {
-                    Ok(url) => url,
-                    Err(record) => return record,
-                };
-                let url_copy = url.clone();
-                let task = tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
-                match task.await {
-                    Ok(record) => record,
-                    Err(e) => {
-                        Record::failed(url_copy, 0, Duration::ZERO, format!("internal error: {e}"))
-                    }
+    headway_engine::run_stream(urls, options, move |item: Result<String, Record>| {
+        let client = client.clone();
+        async move {
+            let url = match item {
+                Ok(url) => url,
+                Err(record) => return record,
+            };
+            let url_copy = url.clone();
+            let task = tokio::spawn(async move { fetch_one(&client, url, body_timeout).await });
+            match task.await {
+                Ok(record) => record,
+                Err(e) => {
+                    Record::failed(url_copy, 0, Duration::ZERO, format!("internal error: {e}"))
                 }
             }
-        },
-    )
+        }
+    })
 }

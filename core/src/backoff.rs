@@ -216,6 +216,34 @@ impl Backoff {
         })
     }
 
+    /// [`Backoff::new`] with [`Duration`](core::time::Duration)s, the type the adapters'
+    /// builders take: delays grow from `base` and are capped at `max_delay` each (both
+    /// saturated at `u64::MAX` nanoseconds).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use headway_core::backoff::Backoff;
+    /// let policy = Backoff::from_delays(Duration::from_millis(250), Duration::from_secs(10))
+    ///     .unwrap()
+    ///     .with_max_total(Duration::from_secs(60));
+    /// assert_eq!(policy.base_ns(), 250_000_000);
+    /// assert_eq!(policy.max_delay_ns(), 10_000_000_000);
+    /// assert_eq!(policy.max_total_ns(), 60_000_000_000);
+    /// assert!(Backoff::from_delays(Duration::ZERO, Duration::from_secs(1)).is_err());
+    /// ```
+    pub fn from_delays(
+        base: core::time::Duration,
+        max_delay: core::time::Duration,
+    ) -> Result<Backoff, BackoffError> {
+        Backoff::new(saturating_ns(base), saturating_ns(max_delay))
+    }
+
+    /// [`Backoff::with_max_total_ns`] with a [`Duration`](core::time::Duration).
+    #[must_use]
+    pub fn with_max_total(self, max_total: core::time::Duration) -> Backoff {
+        self.with_max_total_ns(saturating_ns(max_total))
+    }
+
     /// The same policy with another jitter kind.
     #[must_use]
     pub const fn with_jitter(mut self, jitter: Jitter) -> Backoff {
@@ -276,6 +304,11 @@ impl Backoff {
             stopped: false,
         }
     }
+}
+
+/// `d` in nanoseconds, saturated at `u64::MAX`.
+fn saturating_ns(d: core::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The retry state of one request under a [`Backoff`] policy: `Copy`, no allocation.

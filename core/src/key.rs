@@ -233,6 +233,34 @@ impl Default for BreakerPolicy {
     }
 }
 
+impl BreakerPolicy {
+    /// Opens after `failure_threshold` failures in a row and stays open for `open_for`
+    /// (saturated at `u64::MAX` nanoseconds, some 584 years) before a probe: the same
+    /// settings as the fields, with the [`Duration`](core::time::Duration) the adapters'
+    /// builders take everywhere else.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use headway_core::key::BreakerPolicy;
+    /// let policy = BreakerPolicy::new(3, Duration::from_secs(30));
+    /// assert_eq!(policy.failure_threshold, 3);
+    /// assert_eq!(policy.open_for(), Duration::from_secs(30));
+    /// assert_eq!(policy.open_for_ns, 30_000_000_000);
+    /// assert_eq!(BreakerPolicy::new(1, Duration::MAX).open_for_ns, u64::MAX);
+    /// ```
+    pub fn new(failure_threshold: u32, open_for: core::time::Duration) -> BreakerPolicy {
+        BreakerPolicy {
+            failure_threshold,
+            open_for_ns: u64::try_from(open_for.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// How long the breaker stays open before a probe.
+    pub fn open_for(&self) -> core::time::Duration {
+        core::time::Duration::from_nanos(self.open_for_ns)
+    }
+}
+
 /// What every key of a limiter shares: its caps and how it reads its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyPolicy {

@@ -220,8 +220,12 @@ pub fn map(
         done: false,
     };
     let fetch = fetch.unbind();
-    let outputs =
-        headway_engine::run_stream(input, concurrency, ordered, move |item| call(&fetch, item));
+    let options = headway_engine::BatchOptions::new(concurrency).order(if ordered {
+        headway_engine::Order::Input
+    } else {
+        headway_engine::Order::Completion
+    });
+    let outputs = headway_engine::run_stream(input, options, move |item| call(&fetch, item));
     Ok(Map {
         outputs: Arc::new(Mutex::new(Some(Box::pin(outputs)))),
     })

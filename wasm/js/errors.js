@@ -31,11 +31,14 @@ export class CircuitOpenError extends HeadwayError {
   }
 }
 
-/** No response headers within `timeoutMs`, and no retry was allowed. */
-export class TimeoutError extends HeadwayError {
+/**
+ * No response headers within `timeoutMs`, and no retry was allowed. Named apart from the
+ * DOMException "TimeoutError" of `AbortSignal.timeout()`, so `e.name` tells them apart.
+ */
+export class HeadwayTimeoutError extends HeadwayError {
   constructor(message, { timeoutMs = 0, attempts = 0, ...options } = {}) {
     super(message, options);
-    this.name = 'TimeoutError';
+    this.name = 'HeadwayTimeoutError';
     this.timeoutMs = timeoutMs;
     this.attempts = attempts;
   }

@@ -13,7 +13,11 @@ export interface QuotaOptions {
 /** A quota as an object or a string such as `"100/min"` or `"10/s burst 5"`. */
 export type Quota = QuotaOptions | string;
 
-/** Options of `new Limiter(options)`. Every field is optional. */
+/**
+ * Options of `new Limiter(options)`. Every field is optional; any other name is a
+ * `TypeError`, and for a name from p-queue, bottleneck or ky (`interval`, `intervalCap`,
+ * `maxConcurrent`, `minTime`, `timeout`, ...) its message says what Headway calls it.
+ */
 export interface LimiterOptions {
   /** Requests per period (with `per` and optionally `burst`). */
   limit?: number;
@@ -54,7 +58,7 @@ export interface LimiterOptions {
   retryNonIdempotent?: boolean;
   /** Limit retries to a fraction of recent successes; default true. */
   retryBudget?: boolean;
-  /** Per-origin circuit breaker; default `{ failures: 5, openMs: 10000 }`; false disables it. */
+  /** Per-origin circuit breaker; default `{ failures: 5, openMs: 10000 }`; false disables it; other fields are a `TypeError`. */
   circuitBreaker?: boolean | { failures?: number; openMs?: number | string };
   /**
    * Advanced, mainly for tests: the clock and timers the limiter runs on, instead of
@@ -168,7 +172,7 @@ export interface LimiterStats {
  * const limiter = new Limiter({ limit: 100, per: "1m", burst: 5, concurrency: 10 });
  * const res = await limiter.fetch("https://api.example.com/items");
  *
- * @throws {TypeError} an option of the wrong type (`kind: "type"`)
+ * @throws {TypeError} an option of the wrong type or an unknown one (`kind: "type"`)
  * @throws {RangeError} an option out of range (limit 0, per 0, ...): `kind` is `"range"` or,
  *   for a quota, a {@link QuotaErrorKind}
  */
@@ -185,7 +189,7 @@ export declare class Limiter {
    */
   wrap<A extends unknown[], R>(
     fn: (...args: A) => R | PromiseLike<R>,
-    options?: Omit<AcquireOptions, 'signal'>,
+    options?: AcquireOptions,
   ): (...args: A) => Promise<Awaited<R>>;
   /**
    * `fetch`, throttled per origin: waits for the origin's rate, retries 429/503 (and 5xx or
@@ -195,18 +199,31 @@ export declare class Limiter {
    *
    * @throws {RateLimitError} the server asked for a wait longer than `maxWaitMs`
    * @throws {CircuitOpenError} the origin kept failing
-   * @throws {TimeoutError} no response within `timeoutMs`
+   * @throws {HeadwayTimeoutError} no response within `timeoutMs`
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
-   * Pauses a key (an origin for `fetch`) for `ms` milliseconds; every queued caller waits.
-   * @throws {TypeError} `ms` not a number, or a `key` that is not a string
+   * Pauses for `ms` milliseconds: `{ origin }` (any URL of the origin, as `fetch` keys its
+   * requests), `{ key }` (a key as given to `acquire`), or, with neither, every key in use:
+   * the origins `fetch` has seen and the `"default"` key of `acquire` (keys first used
+   * afterwards are not paused). Every queued caller of those keys waits.
+   * @throws {TypeError} `ms` not a number, a `key` that is not a string, an `origin` that is
+   *   not an absolute URL, or both given
    * @throws {RangeError} `ms` negative or NaN (Infinity pauses for good)
    */
-  pause(ms: number, options?: { key?: string | null }): void;
+  pause(ms: number, options?: { key?: string | null; origin?: string | URL | null }): void;
   /** Counters and per-key state. */
   stats(): LimiterStats;
-  /** Frees the limiter's WebAssembly memory; do not use it afterwards. */
+  /** Callers waiting for their turn (in `acquire`, `wrap` or `fetch`), across all keys, like p-queue's `size`. */
+  readonly size: number;
+  /** Calls past their turn and not yet done (permits held, wrapped functions and fetches running), like p-queue's `pending`. */
+  readonly pending: number;
+  /** Resolves once nothing is waiting, held or running; at once if that is so already. */
+  onIdle(): Promise<void>;
+  /**
+   * Frees the limiter's WebAssembly memory. Every method afterwards throws a `TypeError`
+   * (`kind: "disposed"`) saying the limiter was disposed.
+   */
   dispose(): void;
 }
 
@@ -234,8 +251,11 @@ export declare class CircuitOpenError extends HeadwayError {
   readonly attempts: number;
 }
 
-/** No response headers arrived within `timeoutMs`. */
-export declare class TimeoutError extends HeadwayError {
+/**
+ * No response headers arrived within `timeoutMs`. Its `name` is `"HeadwayTimeoutError"`,
+ * apart from the DOMException `"TimeoutError"` of `AbortSignal.timeout()`.
+ */
+export declare class HeadwayTimeoutError extends HeadwayError {
   /** The timeout, in milliseconds. */
   readonly timeoutMs: number;
   /** Attempts made. */

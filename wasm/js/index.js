@@ -33,7 +33,7 @@ export {
   HeadwayError,
   RateLimitError,
   CircuitOpenError,
-  TimeoutError,
+  HeadwayTimeoutError,
   ImpossibleError,
 } from './errors.js';
 
@@ -105,9 +105,11 @@ export class Call {
 /** The right to proceed; holds an in-flight place (when `concurrency` is set) until released. */
 export class Permit {
   #raw;
+  #onRelease;
 
-  constructor(raw) {
+  constructor(raw, onRelease) {
     this.#raw = raw;
+    this.#onRelease = onRelease;
   }
 
   /** Gives the in-flight place back. Safe to call more than once. */
@@ -117,6 +119,7 @@ export class Permit {
       this.#raw = undefined;
       raw.release();
       raw.free();
+      this.#onRelease?.();
     }
   }
 
@@ -137,6 +140,10 @@ export class Permit {
  */
 export class Limiter {
   #raw;
+  // Calls begun and not yet done: waiting in acquire, holding a permit, or in fetch.
+  #active = 0;
+  // The resolvers of onIdle() promises, called when #active comes back to 0.
+  #idle = [];
 
   constructor(options = {}) {
     this.#raw = new RawLimiter(options);
@@ -144,21 +151,58 @@ export class Limiter {
 
   // The WebAssembly module reads and checks every option and argument below.
 
+  /** The live raw limiter; after dispose(), a TypeError that says so. */
+  #live() {
+    if (this.#raw === undefined) {
+      const e = new TypeError('headway-limiter: this Limiter was disposed; create a new one');
+      e.kind = 'disposed';
+      throw e;
+    }
+    return this.#raw;
+  }
+
+  #begin() {
+    this.#active += 1;
+  }
+
+  #end() {
+    this.#active -= 1;
+    if (this.#active === 0) {
+      const idle = this.#idle;
+      this.#idle = [];
+      for (const resolve of idle) resolve();
+    }
+  }
+
   /** Waits for a place; resolves to a Permit. Aborting `signal` leaves the queue. */
   async acquire(options) {
-    return new Permit(await this.#raw.acquire(options));
+    const waiting = this.#live().acquire(options);
+    this.#begin();
+    let raw;
+    try {
+      raw = await waiting;
+    } catch (e) {
+      this.#end();
+      throw e;
+    }
+    return new Permit(raw, () => this.#end());
   }
 
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */
   tryAcquire(options) {
-    const raw = this.#raw.tryAcquire(options);
-    return raw ? new Permit(raw) : null;
+    const raw = this.#live().tryAcquire(options);
+    if (!raw) return null;
+    this.#begin();
+    return new Permit(raw, () => this.#end());
   }
 
-  /** `fn`, throttled: every call waits for a place and holds it until `fn` settles. */
+  /**
+   * `fn`, throttled: every call waits for a place and holds it until `fn` settles. Aborting
+   * `options.signal` rejects the calls still waiting with its reason (and any later call).
+   */
   wrap(fn, options) {
-    this.#raw.checkWrap(fn, options);
-    const place = { key: options?.key, weight: options?.weight };
+    this.#live().checkWrap(fn, options);
+    const place = { key: options?.key, weight: options?.weight, signal: options?.signal };
     const limiter = this;
     return async function throttled(...args) {
       const permit = await limiter.acquire(place);
@@ -172,20 +216,47 @@ export class Limiter {
 
   /** A throttled `fetch`, queued per origin, with retries and server header feedback. */
   async fetch(input, init) {
+    const raw = this.#live();
     const request = new Request(input, init);
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     signal?.throwIfAborted();
-    return this.#raw.fetch(request, signal ?? undefined);
+    this.#begin();
+    try {
+      return await raw.fetch(request, signal ?? undefined);
+    } finally {
+      this.#end();
+    }
   }
 
-  /** Pauses a key (an origin such as "https://api.example.com") for `ms` milliseconds. */
+  /**
+   * Pauses for `ms` milliseconds `{ origin }` (any URL of it, as `fetch` keys requests),
+   * `{ key }`, or with neither every key in use (the origins `fetch` has seen, and the
+   * "default" key of `acquire`).
+   */
   pause(ms, options) {
-    this.#raw.pause(ms, options);
+    this.#live().pause(ms, options);
   }
 
   /** Counters and, per key, quotas, pause, queue and in-flight requests. */
   stats() {
-    return this.#raw.stats();
+    return this.#live().stats();
+  }
+
+  /** Callers waiting for their turn (in `acquire`, `wrap` or `fetch`), across all keys. */
+  get size() {
+    return this.#live().stats().queued;
+  }
+
+  /** Calls past their turn and not done: permits held, wrapped functions and fetches running. */
+  get pending() {
+    return Math.max(0, this.#active - this.size);
+  }
+
+  /** Resolves once nothing is waiting, held or running (at once when that is so already). */
+  onIdle() {
+    this.#live();
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /** Frees the WebAssembly memory of this limiter. It must not be used afterwards. */

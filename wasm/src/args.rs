@@ -40,6 +40,19 @@ pub(crate) fn key(v: &JsValue) -> Result<String, JsValue> {
         .ok_or_else(|| type_error(named("key").s(" must be a string, got ").value(v)))
 }
 
+/// `pause`'s `origin`: an absolute URL, as a string or a `URL`, read as its origin, the key
+/// `fetch` queues its requests under.
+pub(crate) fn origin(v: &JsValue) -> Result<String, JsValue> {
+    let href = match v.as_string() {
+        Some(s) => Some(s),
+        None if v.is_object() => crate::options::get(v, "href").as_string(),
+        None => None,
+    };
+    href.as_deref()
+        .and_then(crate::options::web_sys_url)
+        .ok_or_else(|| type_error(named("origin").s(" must be an absolute URL, got ").value(v)))
+}
+
 /// The start of the message for a bad weight, the one message for it everywhere (the
 /// `ImpossibleError` of a weight of 0 included).
 pub(crate) fn not_a_weight() -> Text {

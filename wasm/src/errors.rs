@@ -46,9 +46,9 @@ extern "C" {
     #[wasm_bindgen(constructor)]
     fn new(message: &JsString, fields: &Object) -> CircuitOpenError;
 
-    type TimeoutError;
+    type HeadwayTimeoutError;
     #[wasm_bindgen(constructor)]
-    fn new(message: &JsString, fields: &Object) -> TimeoutError;
+    fn new(message: &JsString, fields: &Object) -> HeadwayTimeoutError;
 
     type ImpossibleError;
     #[wasm_bindgen(constructor)]
@@ -277,7 +277,7 @@ pub(crate) fn client_error(e: ClientError<FetchError>, attempts: u32) -> JsValue
             let ms = ms_up(after);
             let message = Text::new("no response within ").n(ms).s(" ms");
             let fields = fields(&[("timeoutMs", ms), ("attempts", attempts)]);
-            TimeoutError::new(&message.0, &fields).into()
+            HeadwayTimeoutError::new(&message.0, &fields).into()
         }
         ClientError::WaitTooLong { wait, .. } => too_long(wait, attempts),
         ClientError::CircuitOpen { retry_in } => circuit_open(retry_in, attempts),

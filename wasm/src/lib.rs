@@ -11,7 +11,7 @@
 //! ([`headway_core`]); the clock, timers and `fetch` come from [`headway_web`].
 //!
 //! Errors this crate throws are `TypeError`/`RangeError` for bad options and instances of
-//! the package's own classes (`RateLimitError`, `CircuitOpenError`, `TimeoutError`,
+//! the package's own classes (`RateLimitError`, `CircuitOpenError`, `HeadwayTimeoutError`,
 //! `ImpossibleError`), which it imports from `js/errors.js` and constructs itself;
 //! `js/index.js` re-exports those classes unchanged.
 #![deny(missing_docs)]

@@ -12,7 +12,7 @@ use web_sys::{AbortSignal, Request};
 
 use crate::abort::Abortable;
 use crate::args::{self, named};
-use crate::errors::{acquire_error, client_error, config_error, type_error};
+use crate::errors::{acquire_error, client_error, config_error, type_error, Text};
 use crate::options::{get, is_set, parse_options};
 
 /// A rate limiter and throttled `fetch` sharing one set of quotas and in-flight caps.
@@ -126,8 +126,8 @@ impl RawLimiter {
         }
     }
 
-    /// What `wrap(fn, { key, weight })` checks before it wraps: `fn` a function and the
-    /// options as `acquire` takes them.
+    /// What `wrap(fn, { key, weight, signal })` checks before it wraps: `fn` a function and
+    /// the options as `acquire` takes them.
     #[wasm_bindgen(js_name = checkWrap)]
     pub fn check_wrap(&self, f: &JsValue, options: &JsValue) -> Result<(), JsValue> {
         if !f.is_function() {
@@ -135,17 +135,42 @@ impl RawLimiter {
                 named("fn").s(" must be a function, got ").value(f),
             ));
         }
-        place(options).map(|_| ())
+        place(options)?;
+        signal(options).map(|_| ())
     }
 
-    /// Pauses `{ key }` (an origin such as `https://api.example.com`, or a limiter key) for
-    /// `ms` milliseconds: every queued request waits.
+    /// Pauses for `ms` milliseconds `{ origin }` (any URL: its origin is the key `fetch`
+    /// queues it under), `{ key }` (a key as given), or, with neither, every key in use and
+    /// the `"default"` key of `acquire`: every queued request waits.
     pub fn pause(&self, ms: &JsValue, options: &JsValue) -> Result<(), JsValue> {
         let ns = args::pause_ms(ms, "ms")?;
         args::options(options)?;
-        let key = args::key(&get(options, "key"))?;
+        let (key, origin) = (get(options, "key"), get(options, "origin"));
+        let keys = match (is_set(&key), is_set(&origin)) {
+            (true, true) => {
+                return Err(type_error(Text::new(
+                    "give \"key\" or \"origin\", not both",
+                )))
+            }
+            (true, false) => vec![args::key(&key)?],
+            (false, true) => vec![args::origin(&origin)?],
+            (false, false) => {
+                let mut keys: Vec<String> = self
+                    .client
+                    .client()
+                    .limiter()
+                    .snapshots()
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                keys.push(args::key(&JsValue::UNDEFINED)?);
+                keys
+            }
+        };
         let limiter = self.client.client().limiter();
-        limiter.pause_for(&key, Duration::from_nanos(ns));
+        for key in &keys {
+            limiter.pause_for(key, Duration::from_nanos(ns));
+        }
         Ok(())
     }
 

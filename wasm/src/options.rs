@@ -156,7 +156,80 @@ fn quotas(v: &JsValue, where_: Text) -> Result<Vec<Quota>, JsValue> {
     Ok(vec![quota(v, &where_)?])
 }
 
-/// Reads `new Limiter(options)`. Throws `TypeError` for a wrong type and `RangeError` for a
+/// The options `new Limiter(options)` reads; any other is a `TypeError`.
+const KNOWN: &[&str] = &[
+    "limit",
+    "per",
+    "periodNs",
+    "burst",
+    "quota",
+    "tiers",
+    "origins",
+    "concurrency",
+    "perOriginConcurrency",
+    "maxWaitMs",
+    "timeoutMs",
+    "retries",
+    "learn",
+    "margin",
+    "retryNonIdempotent",
+    "retryBudget",
+    "circuitBreaker",
+    "clock",
+];
+
+/// What to write instead of an option of p-queue, bottleneck or ky that Headway spells
+/// otherwise, or `None` for a name no such library uses.
+fn headway_name(option: &str) -> Option<&'static str> {
+    Some(match option {
+        "interval" | "intervalCap" => {
+            "p-queue's { intervalCap: n, interval: ms } is { limit: n, per: ms }"
+        }
+        "maxConcurrent" => "bottleneck's maxConcurrent is \"concurrency\"",
+        "minTime" => "bottleneck's { minTime: ms } is { limit: 1, per: ms }",
+        "reservoir" | "reservoirRefreshAmount" | "reservoirRefreshInterval" => {
+            "bottleneck's reservoir refreshed with n every ms is { limit: n, per: ms, burst: n }"
+        }
+        "timeout" => "the per-attempt timeout is \"timeoutMs\"",
+        "maxWait" => "the longest wait is \"maxWaitMs\"",
+        "retry" | "maxRetries" => "the retry count is \"retries\"",
+        "rate" | "quotas" => "a quota is \"quota\" (a string), \"limit\"/\"per\" or \"tiers\"",
+        "autoStart"
+        | "carryoverConcurrencyCount"
+        | "queueClass"
+        | "throwOnTimeout"
+        | "highWater"
+        | "strategy"
+        | "penalty"
+        | "id"
+        | "datastore" => "Headway has no such setting",
+        _ => return None,
+    })
+}
+
+/// Throws a `TypeError` for the first own property of `v` not in `known`, naming it and,
+/// for another library's name, what Headway calls it. `where_` says whose options they are.
+fn reject_unknown(v: &JsValue, known: &[&str], where_: &str) -> Result<(), JsValue> {
+    let Some(obj) = v.dyn_ref::<Object>() else {
+        return Ok(());
+    };
+    for name in Object::keys(obj).iter() {
+        let name = name.as_string().unwrap_or_default();
+        if known.contains(&name.as_str()) {
+            continue;
+        }
+        let message = Text::new("unknown ").s(where_).s(" ").quoted(&name);
+        let message = match headway_name(&name) {
+            Some(hint) => message.s(": ").s(hint),
+            None => message.s("; the options are ").s(&known.join(", ")),
+        };
+        return Err(type_error(message));
+    }
+    Ok(())
+}
+
+/// Reads `new Limiter(options)`. Throws `TypeError` for a wrong type or an unknown option
+/// (suggesting Headway's name for p-queue's, bottleneck's and ky's) and `RangeError` for a
 /// value out of range, naming the option.
 pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
     let mut config = ClientConfig::default();
@@ -167,6 +240,7 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
         });
     }
     args::options(v)?;
+    reject_unknown(v, KNOWN, "option")?;
     let tiers = get(v, "tiers");
     let quota_str = get(v, "quota");
     let limit = get(v, "limit");
@@ -265,6 +339,7 @@ pub fn parse_options(v: &JsValue) -> Result<Options, JsValue> {
                 "\"circuitBreaker\" must be a boolean or { failures, openMs }",
             ));
         }
+        reject_unknown(&n, &["failures", "openMs"], "circuitBreaker option")?;
         let mut breaker = config.breaker.unwrap_or_default();
         let f = get(&n, "failures");
         if is_set(&f) {
@@ -304,7 +379,9 @@ fn normalize_origin(s: &str) -> Result<String, JsValue> {
     })
 }
 
-fn web_sys_url(s: &str) -> Option<String> {
+/// The origin of the absolute URL `s` (`https://API.example.com/x` -> `https://api.example.com`),
+/// as `URL` reads it; `None` when `s` is not one.
+pub(crate) fn web_sys_url(s: &str) -> Option<String> {
     let url = js_sys::global();
     let ctor = Reflect::get(&url, &JsValue::from_str("URL")).ok()?;
     let ctor: js_sys::Function = ctor.dyn_into().ok()?;

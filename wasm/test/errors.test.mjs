@@ -11,7 +11,7 @@ import {
   HeadwayError,
   RateLimitError,
   CircuitOpenError,
-  TimeoutError,
+  HeadwayTimeoutError,
   ImpossibleError,
 } from '../pkg/index.js';
 import { FakeClock } from './fake-clock.mjs';
@@ -32,7 +32,7 @@ function assertError(e, Class, bases, fields) {
 }
 
 test('the classes relate as documented', () => {
-  for (const Class of [RateLimitError, CircuitOpenError, TimeoutError]) {
+  for (const Class of [RateLimitError, CircuitOpenError, HeadwayTimeoutError]) {
     assert.equal(Object.getPrototypeOf(Class), HeadwayError);
   }
   assert.equal(Object.getPrototypeOf(HeadwayError), Error);
@@ -80,7 +80,7 @@ test('an open circuit is a CircuitOpenError', async () => {
   }
 });
 
-test('no response within timeoutMs is a TimeoutError', async () => {
+test('no response within timeoutMs is a HeadwayTimeoutError', async () => {
   const clock = new FakeClock();
   const stub = stubFetch(
     clock,
@@ -89,7 +89,7 @@ test('no response within timeoutMs is a TimeoutError', async () => {
   try {
     const limiter = new Limiter({ retries: 0, timeoutMs: 100, clock });
     const e = await clock.run(caught(() => limiter.fetch('https://api.test/slow')));
-    assertError(e, TimeoutError, [HeadwayError], { timeoutMs: 100, attempts: 1 });
+    assertError(e, HeadwayTimeoutError, [HeadwayError], { timeoutMs: 100, attempts: 1 });
     assert.equal(clock.now(), 100);
   } finally {
     stub.restore();

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 
-import { Limiter, RateLimitError, TimeoutError } from '../pkg/index.js';
+import { Limiter, RateLimitError, HeadwayTimeoutError } from '../pkg/index.js';
 import { FakeClock, settle } from './fake-clock.mjs';
 import { startMock } from './mock.mjs';
 import { gcraServer, stubFetch } from './stub-fetch.mjs';
@@ -353,7 +353,7 @@ test('a timed-out attempt is aborted at exactly timeoutMs: the server sees its c
     assert.equal(outcome, undefined, 'timed out before 200 ms');
     await clock.advanceTo(200);
     await pending;
-    assert.ok(outcome instanceof TimeoutError, String(outcome));
+    assert.ok(outcome instanceof HeadwayTimeoutError, String(outcome));
     assert.equal(outcome.timeoutMs, 200);
     assert.equal(outcome.attempts, 1);
     await seen[0].closed; // the attempt was aborted, not left running

@@ -146,7 +146,18 @@ impl<E: fmt::Display> fmt::Display for ClientError<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for ClientError<E> {}
+/// The chain goes on below the transport's error: its own message is already in this one's
+/// (`transport error: ...`), so [`source`](std::error::Error::source) is what it was caused
+/// by in turn, and `{:#}` in `anyhow` prints each cause once, down to the OS's (`Connection
+/// refused`). The other variants are Headway's own, with no cause below them.
+impl<E: std::error::Error + 'static> std::error::Error for ClientError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Transport(e) => e.source(),
+            _ => None,
+        }
+    }
+}
 
 /// A call that produced no response, with what it cost.
 #[derive(Debug)]
@@ -165,4 +176,10 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     }
 }
 
-impl<E: fmt::Debug + fmt::Display> std::error::Error for Failure<E> {}
+/// A failure's message is its error's, so its [`source`](std::error::Error::source) is the
+/// error's own (see [`ClientError`]'s).
+impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}

@@ -43,7 +43,7 @@ mod stats;
 pub mod testing;
 mod transport;
 
-pub use batch::{run_all, run_stream};
+pub use batch::{run_all, run_stream, BatchOptions, Order};
 pub use client::{Client, ClientConfig, Sent};
 pub use error::{ClientError, ConfigError, Failure};
 pub use headway_core::budget::BudgetPolicy;

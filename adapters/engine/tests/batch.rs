@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use headway_engine::testing::FakeRuntime;
-use headway_engine::{run_all, Runtime};
+use headway_engine::{run_all, BatchOptions, Order, Runtime};
 
 /// How many of something are alive now, and the most there ever were at once.
 #[derive(Default)]
@@ -55,7 +55,7 @@ fn a_million_items_stay_within_the_cap() {
     };
     let (count, in_order) = rt.run({
         let (pulled, running, rt) = (Arc::clone(&pulled), Arc::clone(&running), rt.clone());
-        let outputs = run_all(items, 8, true, move |i| {
+        let outputs = run_all(items, BatchOptions::new(8), move |i| {
             let (pulled, running, rt) = (Arc::clone(&pulled), Arc::clone(&running), rt.clone());
             pulled.enter();
             async move {
@@ -90,13 +90,17 @@ fn unordered_yields_each_item_once() {
     let rt = FakeRuntime::new();
     let mut out: Vec<u32> = rt.run({
         let rt = rt.clone();
-        run_all(0..1_000u32, 16, false, move |i| {
-            let rt = rt.clone();
-            async move {
-                rt.sleep_until(u64::from(1_000 - i)).await;
-                i
-            }
-        })
+        run_all(
+            0..1_000u32,
+            BatchOptions::new(16).order(Order::Completion),
+            move |i| {
+                let rt = rt.clone();
+                async move {
+                    rt.sleep_until(u64::from(1_000 - i)).await;
+                    i
+                }
+            },
+        )
         .collect()
     });
     assert_ne!(

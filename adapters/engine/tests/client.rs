@@ -828,7 +828,7 @@ fn every_call_of_a_batch_yields_one_result_in_order() {
     let t = Script::new(&rt).on("a", steps);
     let outs: Vec<_> = rt.run(async {
         use futures_util::StreamExt;
-        headway_engine::run_all(0..100u32, 8, true, |i| {
+        headway_engine::run_all(0..100u32, headway_engine::BatchOptions::new(8), |i| {
             let c = c.clone();
             let t = t.clone();
             async move { (i, c.execute(&t, get("a", i)).await) }

@@ -53,7 +53,13 @@ async fn three_clients(shared: Option<&RedisServer>) -> headway_mock::Counts {
             .collect();
         runs.push(tokio::spawn(async move {
             use futures_util::StreamExt;
-            let outcomes: Vec<_> = client.execute_all(urls, 4, false).collect().await;
+            let outcomes: Vec<_> = client
+                .execute_all(
+                    urls,
+                    headway_tokio::BatchOptions::new(4).order(headway_tokio::Order::Completion),
+                )
+                .collect()
+                .await;
             assert_eq!(outcomes.len(), 20);
         }));
     }

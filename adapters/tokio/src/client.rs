@@ -8,8 +8,8 @@ use futures_util::Stream;
 use headway_core::backoff::Backoff;
 use headway_core::{Quota, QuotaError};
 use headway_engine::{
-    BreakerPolicy, BudgetPolicy, ClientConfig, ConfigError, Failure, Limiter, MarginPolicy, Sent,
-    SharedRate, Stats,
+    BatchOptions, BreakerPolicy, BudgetPolicy, ClientConfig, ConfigError, Failure, Limiter,
+    MarginPolicy, Sent, SharedRate, Stats,
 };
 use reqwest::{IntoUrl, Method, Request, Response};
 
@@ -20,14 +20,14 @@ use crate::transport::{unwrapped, KeyBy, ReqwestRequest, ReqwestTransport};
 pub type Outcome = Result<Sent<Response>, Failure<reqwest::Error>>;
 
 /// A configuration rejected by [`ClientBuilder::build`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum BuildError {
     /// A quota string did not parse or a quota was invalid.
     Quota(String, QuotaError),
     /// The engine rejected the configuration.
     Config(ConfigError),
-    /// The reqwest client could not be built.
-    Reqwest(String),
+    /// The reqwest client could not be built (its TLS backend failed to start, say).
+    Reqwest(reqwest::Error),
 }
 
 impl fmt::Display for BuildError {
@@ -40,9 +40,20 @@ impl fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {}
+/// Each variant's message already holds its inner error's, so the chain goes on below it:
+/// a reqwest error's own cause. Headway's configuration errors have none.
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Reqwest(e) => e.source(),
+            BuildError::Quota(..) | BuildError::Config(_) => None,
+        }
+    }
+}
 
-/// Builds a [`Client`]. Every setting has a default; see [`ClientConfig`].
+/// Builds a [`Client`] (or, with [`ClientBuilder::build_middleware`], a
+/// [`HeadwayMiddleware`](crate::HeadwayMiddleware)). Every setting has a default; see
+/// [`ClientConfig`].
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -202,7 +213,7 @@ impl ClientBuilder {
             Some(c) => c,
             None => reqwest::Client::builder()
                 .build()
-                .map_err(|e| BuildError::Reqwest(e.to_string()))?,
+                .map_err(BuildError::Reqwest)?,
         };
         let runtime = TokioRuntime::with_timer(self.timer);
         let engine = match self.shared {
@@ -215,6 +226,27 @@ impl ClientBuilder {
             transport: ReqwestTransport::new(reqwest.clone(), self.key_by),
             reqwest,
         })
+    }
+
+    /// Checks everything and builds a `reqwest-middleware` layer with these settings, for a
+    /// middleware stack of your own (no [`Client`] needed; [`ClientBuilder::reqwest_client`]
+    /// is not used: the stack's own client sends). Call inside a tokio runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    ///     .with(headway_tokio::HeadwayMiddleware::builder().quota("10/s").build_middleware().unwrap())
+    ///     .build();
+    /// # let _ = client;
+    /// # }
+    /// ```
+    pub fn build_middleware(self) -> Result<crate::HeadwayMiddleware, BuildError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let engine = headway_engine::Client::new(TokioRuntime::with_timer(self.timer), self.config)
+            .map_err(BuildError::Config)?;
+        Ok(crate::HeadwayMiddleware::from_engine(engine, self.key_by))
     }
 }
 
@@ -255,8 +287,19 @@ impl Client {
         }
     }
 
-    /// Runs every request with at most `concurrency` in flight, one outcome per request, in
-    /// input order when `ordered`. Requests are pulled lazily from the iterator.
+    /// Runs every request with at most `options.concurrency` in flight, one outcome per
+    /// request, in `options.order` (input order by default). Requests are pulled lazily from
+    /// the iterator.
+    ///
+    /// ```no_run
+    /// # async fn run(client: headway_tokio::Client, requests: Vec<reqwest::Request>) {
+    /// use futures_util::StreamExt;
+    /// use headway_tokio::{BatchOptions, Order};
+    /// let options = BatchOptions::new(10).order(Order::Completion);
+    /// let mut outcomes = client.execute_all(requests, options);
+    /// while let Some(outcome) = outcomes.next().await { let _ = outcome; }
+    /// # }
+    /// ```
     ///
     /// Each call runs as its own tokio task, on the runtime's workers beside the connections
     /// it sends on, whichever task polls the stream (with `#[tokio::main]`, the main thread
@@ -266,15 +309,14 @@ impl Client {
     pub fn execute_all<I>(
         &self,
         requests: I,
-        concurrency: usize,
-        ordered: bool,
+        options: BatchOptions,
     ) -> impl Stream<Item = Outcome> + Send + 'static
     where
         I: IntoIterator<Item = Request> + 'static,
         I::IntoIter: Send + 'static,
     {
         let client = self.clone();
-        headway_engine::run_all(requests, concurrency, ordered, move |request| {
+        headway_engine::run_all(requests, options, move |request| {
             let client = client.clone();
             let task = AbortOnDrop(tokio::spawn(async move { client.execute(request).await }));
             async move {

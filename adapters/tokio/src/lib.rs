@@ -13,6 +13,15 @@
 //! and timer ([`TokioRuntime`]) and reqwest as the transport ([`ReqwestTransport`]; the
 //! engine reads reqwest's requests and responses through [`ReqwestRequest`] and
 //! [`ReqwestResponse`]).
+//!
+//! ## TLS
+//!
+//! `https://` works by default: the `rustls` feature (on by default) gives reqwest rustls
+//! with the platform's certificate verifier. For the platform's own TLS library, depend with
+//! `default-features = false, features = ["native-tls"]`. With `default-features = false`
+//! alone there is no TLS: plain `http://` only, and every `https://` request fails with the
+//! connector's `invalid URL, scheme is not http` (a connect error, so it is retried like one
+//! before the [`Failure`] comes back).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -24,11 +33,12 @@ mod runtime;
 mod transport;
 
 pub use client::{BuildError, Client, ClientBuilder, Outcome};
-pub use headway_core::Quota;
+pub use headway_core::backoff::{Backoff, Jitter};
+pub use headway_core::{Impossible, Quota, QuotaError};
 pub use headway_engine::{
-    AcquireError, BreakerPolicy, BudgetPolicy, ClientError, Failure, KeySnapshot, MarginPolicy,
-    Permit, QuotaSource, Reserving, Sent, SharedError, SharedRate, SharedSlot, Stats,
-    TryAcquireError,
+    AcquireError, BatchOptions, BreakerPolicy, BudgetPolicy, ClientConfig, ClientError,
+    ConfigError, Failure, KeySnapshot, LimiterBuilder, MarginPolicy, Order, Permit, QuotaSource,
+    Reserving, Sent, SharedError, SharedRate, SharedSlot, Stats, TryAcquireError,
 };
 pub use middleware::{HeadwayError, HeadwayMiddleware};
 pub use runtime::{Sleep, Timer, TokioRuntime};
@@ -50,8 +60,7 @@ pub type Limiter<K> = headway_engine::Limiter<K, TokioRuntime>;
 /// let _permit = limits.acquire(&"db").await.unwrap();
 /// # }
 /// ```
-pub fn limiter<K: std::hash::Hash + Eq + Clone>() -> headway_engine::LimiterBuilder<K, TokioRuntime>
-{
+pub fn limiter<K: std::hash::Hash + Eq + Clone>() -> LimiterBuilder<K, TokioRuntime> {
     headway_engine::Limiter::builder(TokioRuntime::new())
 }
 

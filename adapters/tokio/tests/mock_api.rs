@@ -14,7 +14,8 @@ use headway_mock::{
     Faults, HeaderStyle, MockConfig, MockHandle, MockServer, RetryAfterStyle, Route, ServerOptions,
 };
 use headway_tokio::{
-    Client, ClientBuilder, ClientError, Outcome, Quota, QuotaSource, Timer, TokioRuntime,
+    BatchOptions, Client, ClientBuilder, ClientError, Outcome, Quota, QuotaSource, Timer,
+    TokioRuntime,
 };
 use tokio::time::Instant;
 
@@ -58,7 +59,7 @@ fn send_all(
     concurrency: usize,
 ) -> impl Future<Output = Vec<Outcome>> + Send + 'static {
     client
-        .execute_all(requests(client, server, n), concurrency, true)
+        .execute_all(requests(client, server, n), BatchOptions::new(concurrency))
         .collect()
 }
 

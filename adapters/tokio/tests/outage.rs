@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use headway_mock::{Faults, MockConfig, MockHandle, MockServer, Route, ServerOptions};
-use headway_tokio::{BreakerPolicy, Client, ClientError, Outcome, Timer};
+use headway_tokio::{BatchOptions, BreakerPolicy, Client, ClientError, Outcome, Timer};
 
 const CONCURRENCY: usize = 200;
 
@@ -46,10 +46,7 @@ fn client(max_wait: Duration) -> Client {
         .timer(Timer::Tokio)
         .concurrency(CONCURRENCY)
         .max_wait(max_wait)
-        .breaker(Some(BreakerPolicy {
-            failure_threshold: 5,
-            open_for_ns: 500_000_000,
-        }))
+        .breaker(Some(BreakerPolicy::new(5, Duration::from_millis(500))))
         .build()
         .expect("client")
 }
@@ -61,7 +58,7 @@ fn run(client: &Client, addr: SocketAddr, n: usize) -> tokio::task::JoinHandle<V
             client.reqwest().get(url).build().expect("request")
         })
         .collect();
-    let results = client.execute_all(requests, CONCURRENCY, true);
+    let results = client.execute_all(requests, BatchOptions::new(CONCURRENCY));
     tokio::spawn(results.collect())
 }
 

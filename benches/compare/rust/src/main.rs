@@ -230,10 +230,18 @@ async fn run_headway(spec: &Spec, tally: &Tally, go: impl std::future::Future<Ou
             tasks.spawn(async move { count(client.execute(request).await, &ok, &failed).await });
         }
         while tasks.join_next().await.is_some() {}
-        tally.ok.store(tally_ok.load(Ordering::Relaxed), Ordering::Relaxed);
-        tally.failed.store(tally_failed.load(Ordering::Relaxed), Ordering::Relaxed);
+        tally
+            .ok
+            .store(tally_ok.load(Ordering::Relaxed), Ordering::Relaxed);
+        tally
+            .failed
+            .store(tally_failed.load(Ordering::Relaxed), Ordering::Relaxed);
     } else {
-        let mut outcomes = client.execute_all(requests, spec.concurrency, false);
+        let mut outcomes = client.execute_all(
+            requests,
+            headway_tokio::BatchOptions::new(spec.concurrency)
+                .order(headway_tokio::Order::Completion),
+        );
         while let Some(outcome) = outcomes.next().await {
             count(outcome, &tally.ok, &tally.failed).await;
         }
