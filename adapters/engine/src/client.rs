@@ -283,15 +283,33 @@ impl<R: Runtime> Client<R> {
             let replay = request.try_clone();
             let before = runtime.now_ns();
             // A shared turn not kept (the call cancelled, or refused here) is given back.
-            let shared = match self.shared_turn(&key).await {
-                Ok(slot) => slot,
-                Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
+            // One the local turn came too late for (a pause heard here, the in-flight caps)
+            // is given back too and reserved once more: sent late, turns that were spaced
+            // in the store would go together.
+            let mut fresh_turns = 1;
+            let (mut permit, shared) = loop {
+                let shared = match self.shared_turn(&key).await {
+                    Ok(turn) => turn,
+                    Err(e) => {
+                        return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns)
+                    }
+                };
+                let permit = match inner.limiter.acquire(&key).await {
+                    Ok(permit) => permit,
+                    Err(e) => {
+                        return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns)
+                    }
+                };
+                match shared {
+                    Some((slot, stale_at)) if fresh_turns > 0 && runtime.now_ns() > stale_at => {
+                        fresh_turns -= 1;
+                        tracing::debug!(key = %key, "shared turn went stale locally; reserving again");
+                        drop((permit, slot));
+                    }
+                    shared => break (permit, shared),
+                }
             };
-            let mut permit = match inner.limiter.acquire(&key).await {
-                Ok(permit) => permit,
-                Err(e) => return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns),
-            };
-            if let Some(slot) = shared {
+            if let Some((slot, _)) = shared {
                 slot.keep();
             }
             let now = runtime.now_ns();
@@ -331,9 +349,10 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The attempt's turn in the shared store, slept until: `None` without a store or when
-    /// the key has no configured quota to share.
-    async fn shared_turn(&self, key: &str) -> Result<Option<SharedSlot>, SharedError> {
+    /// The attempt's turn in the shared store, slept until, and the time after which it is
+    /// stale (one emission interval of the key's tightest quota past the turn): `None`
+    /// without a store or when the key has no configured quota to share.
+    async fn shared_turn(&self, key: &str) -> Result<Option<(SharedSlot, u64)>, SharedError> {
         let Some(store) = &self.inner.shared else {
             return Ok(None);
         };
@@ -346,8 +365,9 @@ impl<R: Runtime> Client<R> {
         let slot = store.reserve(key, quotas, 1, max_wait).await?;
         let runtime = limiter.runtime();
         let at = runtime.now_ns().saturating_add(slot.wait_ns());
+        let spacing = quotas.iter().map(Quota::emission_interval_ns).min();
         runtime.sleep_until(at).await;
-        Ok(Some(slot))
+        Ok(Some((slot, at.saturating_add(spacing.unwrap_or(0)))))
     }
 
     /// A call's retry state; a key with no quota that has never heard from its server sends

@@ -14,6 +14,10 @@
 //! - Bounded memory: a key's state expires as soon as it carries no information; all of a
 //!   key's state is one Redis hash under a `{...}` hash tag, so Redis Cluster works.
 //! - A namespace, so that two applications sharing a Redis do not share quotas by accident.
+//! - Faults are explicit: a Redis unreachable at start is a [`ConnectError`]; one lost
+//!   mid-run fails each request with a typed error or, if chosen at construction
+//!   ([`OnOutage::Local`]), lets each process go on at a declared share of the quota until
+//!   Redis is back, when the shared state takes over again.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,11 +39,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod fallback;
 mod keys;
 mod limiter;
 mod store;
 pub mod testing;
 
+pub use fallback::{OnOutage, Share, ShareError};
 pub use headway_engine::{SharedError, SharedRate, SharedSlot};
 pub use limiter::{SharedAcquireError, SharedLimiter};
 pub use store::{Clock, ConnectError, RedisStore, RedisStoreBuilder, Reservation};

@@ -1,7 +1,7 @@
 //! [`RedisStore`]: a key's shared rate state in Redis, reserved by one script call.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use headway_core::{Gcra, Quota, MAX_TIERS};
@@ -9,6 +9,7 @@ use headway_engine::{Reserving, SharedError, SharedRate, SharedSlot};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, ErrorKind, RedisError};
 
+use crate::fallback::{Fallback, OnOutage};
 use crate::keys::state_key;
 
 /// The script every call runs (see the comments at its top).
@@ -78,6 +79,8 @@ pub struct RedisStoreBuilder {
     margin_ns: u64,
     clock: Clock,
     timeout: Duration,
+    on_outage: OnOutage,
+    probe_every: Duration,
 }
 
 impl RedisStoreBuilder {
@@ -111,6 +114,23 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// What a reservation does when Redis is lost after the store connected (default
+    /// [`OnOutage::Fail`]): fail with [`SharedError::Unavailable`], or go on at a declared
+    /// share of each quota on a local limiter until Redis answers again. Only the store's
+    /// [`SharedRate`] side (a client's or a [`crate::SharedLimiter`]'s reservations) falls
+    /// back; the store's own methods (`reserve`, `refund`, `pause`, ...) always ask Redis.
+    pub fn on_outage(mut self, on_outage: OnOutage) -> Self {
+        self.on_outage = on_outage;
+        self
+    }
+
+    /// How often a store running on its local share checks whether Redis is back (default
+    /// 200 ms); each check is one `PING`, made in the background, never by a request.
+    pub fn probe_every(mut self, every: Duration) -> Self {
+        self.probe_every = every;
+        self
+    }
+
     /// Connects and loads the script. Call inside a tokio runtime. A Redis that cannot be
     /// reached is a typed error within the timeout.
     pub async fn connect(self) -> Result<RedisStore, ConnectError> {
@@ -119,10 +139,13 @@ impl RedisStoreBuilder {
         }
         let client =
             redis::Client::open(self.url.as_str()).map_err(|e| ConnectError::Url(e.to_string()))?;
+        // No retries inside the manager: its backoff would hold every call for a second or
+        // more after a lost connection, even once Redis is back. A lost connection is made
+        // again by the next call (a request, or the outage probe) instead.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.timeout)
             .set_response_timeout(self.timeout)
-            .set_number_of_retries(1);
+            .set_number_of_retries(0);
         let timeout = self.timeout;
         let connecting = async {
             let mut conn = ConnectionManager::new_with_config(client, config).await?;
@@ -141,6 +164,11 @@ impl RedisStoreBuilder {
                 margin_ns: self.margin_ns,
                 clock: self.clock,
                 timeout,
+                fallback: match self.on_outage {
+                    OnOutage::Fail => None,
+                    OnOutage::Local(share) => Some(Fallback::new(share)),
+                },
+                probe_every: self.probe_every,
             }),
         })
     }
@@ -170,6 +198,9 @@ struct Inner {
     margin_ns: u64,
     clock: Clock,
     timeout: Duration,
+    /// The local limiter of [`OnOutage::Local`].
+    fallback: Option<Fallback>,
+    probe_every: Duration,
 }
 
 impl fmt::Debug for RedisStore {
@@ -179,6 +210,7 @@ impl fmt::Debug for RedisStore {
             .field("margin_ns", &self.inner.margin_ns)
             .field("clock", &self.inner.clock)
             .field("timeout", &self.inner.timeout)
+            .field("falling_back", &self.falling_back())
             .finish_non_exhaustive()
     }
 }
@@ -211,7 +243,26 @@ impl RedisStore {
             margin_ns: 300_000,
             clock: Clock::default(),
             timeout: Duration::from_secs(1),
+            on_outage: OnOutage::default(),
+            probe_every: Duration::from_millis(200),
         }
+    }
+
+    /// Whether the store serves reservations from its local share now ([`OnOutage::Local`],
+    /// Redis lost); always `false` with [`OnOutage::Fail`].
+    pub fn falling_back(&self) -> bool {
+        self.inner.fallback.as_ref().is_some_and(Fallback::is_down)
+    }
+
+    /// Redis was lost (`why`): from now on reservations go to the local share, and a
+    /// background task pings Redis until it answers, then hands reservations back to it.
+    fn lost(&self, fallback: &Fallback, why: &SharedError) {
+        if fallback.set_down(true) {
+            return;
+        }
+        tracing::warn!(error = %why, "Redis lost: going on at the local share of each quota");
+        let (store, every) = (Arc::downgrade(&self.inner), self.inner.probe_every);
+        spawn(probe(store, every));
     }
 
     /// The Redis key holding `key`'s state.
@@ -449,12 +500,47 @@ fn malformed(reply: &[i64]) -> SharedError {
     SharedError::Unavailable(format!("unexpected reply from the script: {reply:?}"))
 }
 
+/// Pings Redis every `every` until it answers, then marks the store's Redis back; stops
+/// early once the store is dropped.
+async fn probe(store: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let store = RedisStore { inner };
+        let pong: Result<String, _> = store.run(redis::cmd("PING")).await;
+        if pong.is_ok() {
+            if let Some(fallback) = &store.inner.fallback {
+                fallback.set_down(false);
+            }
+            tracing::info!("Redis is back: the shared state takes over again");
+            return;
+        }
+    }
+}
+
 impl SharedRate for RedisStore {
     fn reserve(&self, key: &str, quotas: &[Quota], n: u32, max_wait_ns: u64) -> Reserving {
         let (store, key, quotas) = (self.clone(), key.to_string(), quotas.to_vec());
         Box::pin(async move {
+            let fallback = store.inner.fallback.as_ref();
+            if let Some(fallback) = fallback.filter(|f| f.is_down()) {
+                check(&quotas, n)?;
+                return fallback.reserve(&key, &quotas, n, max_wait_ns);
+            }
             let mut reservation =
-                RedisStore::reserve(&store, &key, &quotas, n, max_wait_ns).await?;
+                match RedisStore::reserve(&store, &key, &quotas, n, max_wait_ns).await {
+                    Ok(r) => r,
+                    Err(e @ SharedError::Unavailable(_)) => match fallback {
+                        Some(fallback) => {
+                            store.lost(fallback, &e);
+                            return fallback.reserve(&key, &quotas, n, max_wait_ns);
+                        }
+                        None => return Err(e),
+                    },
+                    Err(e) => return Err(e),
+                };
             let wait_ns = reservation.wait_ns;
             Ok(SharedSlot::new(wait_ns, move || {
                 spawn(async move {
@@ -469,6 +555,10 @@ impl SharedRate for RedisStore {
     }
 
     fn pause(&self, key: &str, for_ns: u64) {
+        if let Some(fallback) = &self.inner.fallback {
+            // Kept locally too: the local share obeys it while Redis is lost.
+            fallback.pause(key, for_ns);
+        }
         let (store, key) = (self.clone(), key.to_string());
         spawn(async move {
             if let Err(e) = RedisStore::pause(&store, &key, for_ns).await {
