@@ -85,6 +85,9 @@ pub fn failure(py: Python<'_>, f: Failure<PyErr>) -> PyErr {
             raise(py, "CircuitOpenError", (message, secs(retry_in)))
         }
         ClientError::Impossible(i) => raise(py, "ImpossibleError", (message, i.n, i.burst)),
+        // The package configures no shared rate store, so the engine has none to fail; should
+        // one be added, its failure is a plain HeadwayError carrying the store's reason.
+        ClientError::Shared(_) => raise(py, "HeadwayError", (message,)),
     }
 }
 
