@@ -595,6 +595,43 @@ impl<B: TierBuf> KeyMachine<B> {
         self.in_flight = self.in_flight.saturating_add(1);
     }
 
+    /// The request admitted (committed) at `admitted_at` went on the wire only at `sent_at`,
+    /// held up on the driver's own way to it (a task to start, a connection taken from a
+    /// pool, the turns of an event loop). The server counts the arrival, and the next
+    /// request's way may be quicker: while it is still the latest admission, every tier it
+    /// left with no request to spare moves by that delay (at most one interval each), so
+    /// the next request is spaced from the send rather than from the admission. From then on
+    /// the request is known by `sent_at`, which is what [`KeyMachine::hear`] is then given.
+    /// A send at or before the admission, or after a later admission, changes nothing.
+    ///
+    /// ```
+    /// use headway_core::key::{KeyMachine, KeyPolicy};
+    /// use headway_core::Quota;
+    ///
+    /// const MS: u64 = 1_000_000;
+    /// let policy = KeyPolicy { margin: None, ..KeyPolicy::default() };
+    /// let mut key: KeyMachine = KeyMachine::new(&[Quota::per_second(40).unwrap()], &policy).unwrap();
+    /// key.commit(1, 0);
+    /// assert_eq!(key.ready_at(1, 0), Ok(25 * MS));
+    /// // Admitted at 0, on the wire at 2 ms: the next goes 25 ms after the send.
+    /// key.on_sent(0, 2 * MS);
+    /// assert_eq!(key.ready_at(1, 0), Ok(27 * MS));
+    /// ```
+    pub fn on_sent(&mut self, admitted_at: u64, sent_at: u64) {
+        if admitted_at != self.last_commit || sent_at <= admitted_at {
+            return;
+        }
+        let delay = sent_at - admitted_at;
+        let skip = self.unpaced();
+        for tier in self.tiers.tiers_mut().iter_mut().skip(skip) {
+            let (t_ns, tau_ns) = tier.timing();
+            if tier.tat.saturating_sub(tau_ns) > admitted_at {
+                tier.tat = tier.tat.saturating_add(delay.min(t_ns));
+            }
+        }
+        self.last_commit = sent_at;
+    }
+
     /// A request admitted by [`KeyMachine::commit`] has finished (or was never sent).
     pub fn release(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
@@ -1168,6 +1205,41 @@ mod tests {
         let mut unknown: KeyMachine = KeyMachine::new(&[], &policy).unwrap();
         answer_with(&mut unknown, 429, &[], 0, &policy);
         assert_eq!(unknown.margin_ns(), 200_000);
+    }
+
+    #[test]
+    fn a_late_send_spaces_the_next_request_from_the_wire_while_it_is_the_latest() {
+        let policy = KeyPolicy {
+            margin: Some(MarginPolicy::default()),
+            ..exact()
+        };
+        let strict = Quota::per_second(40).unwrap();
+        let roomy = Quota::per_second(40).unwrap().with_burst(10).unwrap();
+        let mut key: KeyMachine = KeyMachine::new(&[strict, roomy], &policy).unwrap();
+        key.commit(1, 0);
+        let margin = u64::from(key.margin_ns());
+        assert_eq!(key.ready_at(1, 0), Ok(25 * MS + margin));
+        // On the wire 2 ms after its admission: the strict tier moves by that much; the tier
+        // with room to spare absorbs it (its next slot is free already).
+        key.on_sent(0, 2 * MS);
+        assert_eq!(key.ready_at(1, 0), Ok(27 * MS + margin));
+        assert_eq!(key.schedule().tats[1], 25 * MS);
+        // The request is now known by its send: its answer, the first round trip, is taken
+        // as alone on the way, and all of it beyond the margin may have been on the way there.
+        let none: &[(&str, &str)] = &[];
+        let i = interpret(200, none, 0, &Options::default());
+        key.on_response(&i, 2 * MS, 3 * MS, &policy, &mut SplitMix64::new(0));
+        assert_eq!(key.ready_at(1, 0), Ok(28 * MS));
+        // A send reported for an admission that is no longer the latest, or one reported
+        // before its admission, changes nothing.
+        key.commit(1, 28 * MS);
+        let next = key.ready_at(1, 0);
+        key.on_sent(2 * MS, 30 * MS);
+        key.on_sent(28 * MS, 20 * MS);
+        assert_eq!(key.ready_at(1, 0), next);
+        // A delay longer than an interval moves a tier by one interval at most.
+        key.on_sent(28 * MS, 200 * MS);
+        assert_eq!(key.ready_at(1, 0), next.map(|t| t + 25 * MS));
     }
 
     #[test]

@@ -95,9 +95,12 @@ class Limiter:
     def key_stats(self, key: str) -> KeyStats: ...
     @property
     def max_wait(self) -> float: ...
+    def _now_ns(self) -> int: ...
     def _execute(
         self,
-        send: Callable[[Any], Awaitable[Tuple[Any, int, Iterable[Tuple[str, str]]]]],
+        send: Callable[
+            [Any], Awaitable[Tuple[Any, int, Iterable[Tuple[str, str]], Optional[int]]]
+        ],
         permanent: Callable[[BaseException], bool],
         request: Any,
         key: str,

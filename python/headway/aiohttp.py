@@ -60,12 +60,31 @@ def middleware(
     ) -> aiohttp.ClientResponse:
         async def send(
             req: aiohttp.ClientRequest,
-        ) -> Tuple[aiohttp.ClientResponse, int, List[Tuple[str, str]]]:
-            response: aiohttp.ClientResponse = await handler(req)
+        ) -> Tuple[aiohttp.ClientResponse, int, List[Tuple[str, str]], Optional[int]]:
+            # Between the admission and the socket lie a task to start and a connection to
+            # take from the pool, turns of the event loop long and uneven enough that a
+            # strict server would count two requests closer together than they were
+            # admitted. The request's own `send` hands it to the connection (a request
+            # without a body is on the wire when it returns): the key spaces the next
+            # request from that moment.
+            sent: List[int] = []
+            write = req.send
+
+            async def send_and_note(conn: Any) -> aiohttp.ClientResponse:
+                written = await write(conn)
+                sent.append(limiter._now_ns())
+                return written
+
+            req.send = send_and_note  # type: ignore[method-assign]
+            try:
+                response: aiohttp.ClientResponse = await handler(req)
+            finally:
+                del req.send
             if response.status == 429 or response.status >= 500:
                 # Read now, so that dropping a retried response frees its connection.
                 await response.read()
-            return response, response.status, list(response.headers.items())
+            wire = sent[-1] if sent else None
+            return response, response.status, list(response.headers.items()), wire
 
         replayable = not isinstance(request.body, AsyncIterablePayload)
         sent: Tuple[Any, int, float] = await limiter._execute(

@@ -13,7 +13,7 @@ this module only sends.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import httpx
 
@@ -60,14 +60,37 @@ class Transport(httpx.AsyncBaseTransport):
         self._inner = transport if transport is not None else httpx.AsyncHTTPTransport()
         self._key = key if key is not None else _key
 
-    async def _send(self, request: httpx.Request) -> Tuple[httpx.Response, int, List[Tuple[str, str]]]:
-        response = await self._inner.handle_async_request(request)
+    async def _send(
+        self, request: httpx.Request
+    ) -> Tuple[httpx.Response, int, List[Tuple[str, str]], Optional[int]]:
+        # httpx's way from the admission to the socket (a task to start, a pooled
+        # connection, anyio's checkpoints) takes several turns of the event loop, long and
+        # uneven enough that a strict server would count two requests closer together than
+        # they were admitted. httpcore's trace hook says when the request's headers were
+        # written, and the key spaces the next request from that moment.
+        sent: List[int] = []
+        user_trace = request.extensions.get("trace")
+
+        async def trace(event: str, info: Dict[str, Any]) -> None:
+            if event.endswith("send_request_headers.complete"):
+                sent.append(self._limiter._now_ns())
+            if user_trace is not None:
+                await user_trace(event, info)
+
+        request.extensions["trace"] = trace
+        try:
+            response = await self._inner.handle_async_request(request)
+        finally:
+            if user_trace is None:
+                del request.extensions["trace"]
+            else:
+                request.extensions["trace"] = user_trace
         status = response.status_code
         if status == 429 or status >= 500:
             # A response that may be retried is read now, so that dropping it frees its
             # connection; bodies of such responses are short.
             await response.aread()
-        return response, status, response.headers.multi_items()
+        return response, status, response.headers.multi_items(), sent[-1] if sent else None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         replayable = isinstance(request.stream, httpx.ByteStream)

@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use headway_engine::{Client, KeySnapshot, Permit as EnginePermit, QuotaSource, Stats};
+use headway_engine::{Client, KeySnapshot, Permit as EnginePermit, QuotaSource, Runtime, Stats};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -328,6 +328,12 @@ impl Limiter {
     #[getter]
     fn max_wait(&self) -> f64 {
         secs(self.client.limiter().max_wait())
+    }
+
+    /// The limiter's clock now, in nanoseconds: what a send reports as the moment its
+    /// request went on the wire (see `_execute`).
+    fn _now_ns(&self) -> u64 {
+        self.client.limiter().runtime().now_ns()
     }
 
     /// Sends `request` through `send` under its key's limits with the engine's retries:

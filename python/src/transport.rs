@@ -45,6 +45,8 @@ pub struct PyResponse {
     pub object: Py<PyAny>,
     status: u16,
     headers: Vec<(String, String)>,
+    /// When the request went on the wire (the runtime's nanoseconds), if the send saw it.
+    sent_at: Option<u64>,
 }
 
 impl Response for PyResponse {
@@ -58,13 +60,19 @@ impl Response for PyResponse {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    fn sent_at(&self) -> Option<u64> {
+        self.sent_at
+    }
 }
 
 /// The send of the Python side: `send(request)` is awaited and returns
-/// `(response, status, headers)` with `headers` an iterable of `(name, value)` strings;
+/// `(response, status, headers, sent_at)` with `headers` an iterable of `(name, value)`
+/// strings and `sent_at` when the request went on the wire, read from
+/// `Limiter._now_ns()`, or `None` when the send cannot tell;
 /// `permanent(exception)` says whether a failure is one no retry can fix.
 pub struct PyTransport {
-    /// `async def send(request) -> (response, status, headers)`.
+    /// `async def send(request) -> (response, status, headers, sent_at)`.
     pub send: Py<PyAny>,
     /// `def permanent(exception) -> bool`.
     pub permanent: Py<PyAny>,
@@ -73,9 +81,10 @@ pub struct PyTransport {
 /// One send in progress.
 pub type Sending = Pin<Box<dyn Future<Output = Result<PyResponse, PyErr>> + Send>>;
 
-/// Reads `(response, status, headers)`.
+/// Reads `(response, status, headers, sent_at)`.
 fn response(py: Python<'_>, sent: Py<PyAny>) -> PyResult<PyResponse> {
-    let (object, status, headers): (Py<PyAny>, u16, Bound<'_, PyAny>) = sent.extract(py)?;
+    let (object, status, headers, sent_at): (Py<PyAny>, u16, Bound<'_, PyAny>, Option<u64>) =
+        sent.extract(py)?;
     let mut copied = Vec::new();
     for pair in headers.try_iter()? {
         let (k, v): (String, String) = pair?.extract()?;
@@ -85,6 +94,7 @@ fn response(py: Python<'_>, sent: Py<PyAny>) -> PyResult<PyResponse> {
         object,
         status,
         headers: copied,
+        sent_at,
     })
 }
 

@@ -232,19 +232,30 @@ impl<R: Runtime> Client<R> {
 
     /// Feeds what came back to its key, under its lock: the key's machine learns quotas,
     /// pauses every waiter, paces from `remaining`/`reset`, and its breaker hears the
-    /// attempt (see [`headway_core::key::KeyMachine::hear`]).
+    /// attempt (see [`headway_core::key::KeyMachine::hear`]). `wire` is when the transport
+    /// saw the request go out, when it says ([`Response::sent_at`]).
     fn apply_feedback(
         &self,
         key: &str,
         handle: &Key,
         attempt: Attempt<'_>,
         heard: &Heard,
+        wire: Option<u64>,
         now: u64,
     ) {
         let policy = self.inner.limiter.key_policy();
         let changed = handle.update(now, |m| {
             let rng = &mut lock(&self.inner.jitter);
-            let changed = m.hear(attempt, heard.probe, heard.sent_at, now, policy, rng);
+            // A send the transport saw go out after the admission (and before the answer)
+            // spaces the next request from the wire; the request is known by it from then on.
+            let sent_at = match wire.filter(|w| (heard.sent_at..=now).contains(w)) {
+                Some(wire) => {
+                    m.on_sent(heard.sent_at, wire);
+                    wire
+                }
+                None => heard.sent_at,
+            };
+            let changed = m.hear(attempt, heard.probe, sent_at, now, policy, rng);
             (changed, changed)
         });
         if changed.learned {
@@ -422,7 +433,7 @@ impl<R: Runtime> Client<R> {
                         permanent: transport.is_permanent(e),
                     },
                 };
-                self.apply_feedback(key, handle, attempt, &heard, now);
+                self.apply_feedback(key, handle, attempt, &heard, None, now);
                 let step = call.next(attempt, heard.replayable, budget, now);
                 (step, Err(error.into()), now)
             }
@@ -439,7 +450,7 @@ impl<R: Runtime> Client<R> {
                     status,
                     interpretation: &interpretation,
                 };
-                self.apply_feedback(key, handle, attempt, &heard, now);
+                self.apply_feedback(key, handle, attempt, &heard, response.sent_at(), now);
                 let step = call.next(attempt, heard.replayable, budget, now);
                 (step, Ok(response), now)
             }

@@ -22,6 +22,15 @@ pub trait Response {
 
     /// A header by case-insensitive name; `None` when absent or not text.
     fn header(&self, name: &str) -> Option<&str>;
+
+    /// When the request went on the wire, on the runtime's clock ([`crate::Runtime::now_ns`]),
+    /// for a transport whose own way from the admission to the socket takes long enough to
+    /// matter (a task to start, a pooled connection, an event loop's turns): the key then
+    /// spaces the next request from this send ([`headway_core::key::KeyMachine::on_sent`]).
+    /// Default `None`: the admission counts as the send.
+    fn sent_at(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Sends requests for the [`crate::Client`]. The tokio adapter implements it over reqwest (and

@@ -28,6 +28,8 @@ enum Step {
     Reply(u16, Vec<(&'static str, String)>),
     /// Answer after `ns` of latency.
     Slow(u64, u16, Vec<(&'static str, String)>),
+    /// Go on the wire `ns` after the send began, be answered 200 at once, and say so.
+    Late(u64),
     /// Fail to connect.
     Error,
     /// Never answer.
@@ -81,6 +83,8 @@ struct Resp {
     status: u16,
     headers: Vec<(&'static str, String)>,
     id: u32,
+    /// When the request went on the wire, when the transport says.
+    sent_at: Option<u64>,
 }
 
 impl Response for Resp {
@@ -93,6 +97,10 @@ impl Response for Resp {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    fn sent_at(&self) -> Option<u64> {
+        self.sent_at
     }
 }
 
@@ -177,6 +185,7 @@ impl Transport for Script {
                     status,
                     headers,
                     id,
+                    sent_at: None,
                 }),
                 Step::Slow(ns, status, headers) => {
                     rt.sleep_until(rt.now_ns() + ns).await;
@@ -184,6 +193,16 @@ impl Transport for Script {
                         status,
                         headers,
                         id,
+                        sent_at: None,
+                    })
+                }
+                Step::Late(ns) => {
+                    rt.sleep_until(rt.now_ns() + ns).await;
+                    Ok(Resp {
+                        status: 200,
+                        headers: Vec::new(),
+                        id,
+                        sent_at: Some(rt.now_ns()),
                     })
                 }
                 Step::Error => Err(NetError),
@@ -240,6 +259,31 @@ fn the_default_margin_spaces_a_strict_quota_and_a_429_widens_it() {
     assert!(times[5] > times[4], "{times:?}");
     // The margin in force shows in the key's snapshot.
     assert_eq!(c.stats().keys[0].1.margin, Duration::from_micros(300));
+}
+
+/// A transport that says when its request actually went out (later than its admission) has
+/// the next request spaced from that send; one that says nothing is spaced from the
+/// admission.
+#[test]
+fn a_send_that_went_out_late_spaces_the_next_from_the_wire() {
+    let rt = FakeRuntime::new();
+    let c = client(
+        &rt,
+        ClientConfig {
+            quotas: vec![Quota::per_second(100).unwrap()],
+            ..config()
+        },
+    );
+    let t = Script::new(&rt)
+        .on("late", [Step::Late(2 * MS), status(200), status(200)])
+        .on("silent", [Step::Slow(2 * MS, 200, Vec::new()), status(200)]);
+    let late = join_all((0..3).map(|i| c.execute(&t, get("late", i))));
+    let silent = join_all((0..2).map(|i| c.execute(&t, get("silent", i))));
+    let (late, silent) = rt.run(join(late, silent));
+    assert!(late.iter().chain(&silent).all(Result::is_ok));
+    // On the wire at 2 ms: the next goes 10 ms after that, the one after 10 ms later.
+    assert_eq!(t.times("late"), [0, 12 * MS, 22 * MS]);
+    assert_eq!(t.times("silent"), [0, 10 * MS]);
 }
 
 /// A breaker that opens after three consecutive failures, for ten seconds.

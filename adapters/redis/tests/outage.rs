@@ -51,7 +51,10 @@ fn run(
         .collect();
     tokio::spawn(async move {
         client
-            .execute_all(requests, 4, false)
+            .execute_all(
+                requests,
+                headway_tokio::BatchOptions::new(4).order(headway_tokio::Order::Completion),
+            )
             .map(|outcome| outcome.ok().map(|sent| sent.response.status().as_u16()))
             .collect()
             .await
