@@ -158,9 +158,11 @@ impl Call {
     ) -> Step {
         self.attempts = self.attempts.saturating_add(1);
         let may_repeat = self.idempotent || self.retry_non_idempotent;
-        let (retryable, server_wait) = match attempt {
+        // `key_paused`: the server's wait is also the key's pause (429, 503), so the retry
+        // queues behind it; a 5xx's `Retry-After` spaces this retry alone.
+        let (retryable, server_wait, key_paused) = match attempt {
             Attempt::Failed { permanent: true } => return Step::Return(Why::NotRetryable),
-            Attempt::Failed { permanent: false } | Attempt::TimedOut => (may_repeat, None),
+            Attempt::Failed { permanent: false } | Attempt::TimedOut => (may_repeat, None, false),
             Attempt::Response { interpretation, .. } => match interpretation.verdict {
                 Verdict::Done => {
                     if let Some(b) = budget {
@@ -170,7 +172,8 @@ impl Call {
                 }
                 Verdict::TooLong { wait_ns } => return Step::TooLong { wait_ns },
                 Verdict::Retry { after_ns, reason } => {
-                    (reason != RetryReason::ServerError || may_repeat, after_ns)
+                    let server_error = reason == RetryReason::ServerError;
+                    (!server_error || may_repeat, after_ns, !server_error)
                 }
             },
         };
@@ -183,7 +186,7 @@ impl Call {
         let Some(after_ns) = self.retrying.next_delay(server_wait) else {
             return Step::Return(Why::Exhausted);
         };
-        let mut paused = server_wait.is_some();
+        let mut paused = key_paused && server_wait.is_some();
         let mut after_ns = after_ns;
         if let Some(b) = budget {
             let room = after_ns.saturating_add(self.retrying.remaining_ns());
@@ -295,6 +298,25 @@ mod tests {
         assert_eq!(
             post.next(attempt, true, None, 0),
             Step::Return(Why::NotRetryable)
+        );
+    }
+
+    #[test]
+    fn a_500s_retry_after_spaces_its_own_retry_outside_the_queue() {
+        // The key is not paused by a 500 (see `retry_after_pauses_key`): the driver must
+        // sleep the wait itself, or the retry would go at once.
+        let i = response(500, &[("Retry-After", "3")]);
+        let attempt = Attempt::Response {
+            status: 500,
+            interpretation: &i,
+        };
+        let mut get = Call::new(&policy(3), true, 0);
+        assert_eq!(
+            get.next(attempt, true, None, 0),
+            Step::Retry {
+                after_ns: 3 * S,
+                paused: false
+            }
         );
     }
 

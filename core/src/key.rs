@@ -51,7 +51,7 @@
 
 use crate::backoff::SplitMix64;
 use crate::breaker::{BreakerError, CircuitBreaker};
-use crate::feedback::{Interpretation, Verdict};
+use crate::feedback::{retry_after_pauses_key, Interpretation, RetryReason, Verdict};
 use crate::gcra::{plan, Impossible};
 use crate::quota::Quota;
 use crate::tiers::{Schedule, TiersError, MAX_TIERS};
@@ -721,17 +721,21 @@ impl<B: TierBuf> KeyMachine<B> {
     /// draws the pause's jitter.
     ///
     /// What pauses the key, for every waiter:
-    /// - a `Retry-After` on any status but a success (2xx): RFC 9110 gives it meaning on 429,
-    ///   503 and redirects, and APIs send it on 403 for secondary limits; on a success the
-    ///   server did the work, and the header is ignored (a hostile or stray value there
-    ///   cannot stall the key);
-    /// - an exhausted window (`remaining == 0` with a reset) on a 429 or 503, or on any
+    /// - a `Retry-After` on 429, 503, a redirect or 403, and on no other status (see
+    ///   [`retry_after_pauses_key`] for why);
+    /// - a reset on a 429, with any remaining count or none;
+    /// - an exhausted window (`remaining == 0` with a reset) on a retried status, or on any
     ///   response while the key has no known quota. With a known quota (configured or
     ///   learned), a successful response that leaves `remaining == 0` neither pauses the key
     ///   nor adds a pacing tier: the quota already spaces the next request, and servers that
     ///   report resets in whole seconds would otherwise stall a fast key;
-    /// - a wait longer than `max_wait` (the call fails with it): the key is paused for the
-    ///   server's whole wait.
+    /// - a wait longer than `max_wait` on a 429 or 503 (the call fails with it): the key is
+    ///   paused for the server's whole wait, so the requests behind it fail at once with what
+    ///   is left of it rather than each sleeping `max_wait` to be told the same.
+    ///
+    /// A pause within `max_wait` never ends past `now + max_wait`: its jitter is cut to the
+    /// room left below `max_wait`, so a request that queues after the response is never
+    /// refused for a wait the server did not ask for.
     ///
     /// Without a known quota the headers are all there is: a pacing tier of one request per
     /// `reset` with a burst of `remaining`, counted from the server (within one window, the
@@ -776,15 +780,31 @@ impl<B: TierBuf> KeyMachine<B> {
         if let Some(m) = policy.margin {
             self.adapt_margin(&m, interp.status, has_quota);
         }
-        let hinted = fb.retry_after_ns.filter(|_| !success);
+        let hinted = fb
+            .retry_after_ns
+            .filter(|_| retry_after_pauses_key(interp.status));
         let exhausted = match (fb.remaining, fb.reset_ns) {
             (Some(0), Some(reset)) if !has_quota || !matches!(interp.verdict, Verdict::Done) => {
                 Some(reset.min(policy.max_wait_ns))
             }
+            // A 429 with a reset waits for it, whatever count came with it.
+            (_, Some(reset)) if interp.status == 429 => Some(reset.min(policy.max_wait_ns)),
             _ => None,
         };
         let pause = match (interp.verdict, hinted.or(exhausted)) {
-            (Verdict::TooLong { wait_ns }, _) => Some(now.saturating_add(wait_ns)),
+            // The server's whole wait, beyond `max_wait`: the request that heard it fails
+            // with it, and so does every request until then, at once, with what is left of
+            // it (not after sleeping `max_wait` to be told again). Only the statuses whose
+            // verdict wait is the key's pause (429, 503) do this; a 500's `Retry-After`
+            // concerns its own retry.
+            (Verdict::TooLong { wait_ns }, _)
+                if matches!(
+                    RetryReason::of(interp.status),
+                    Some(RetryReason::RateLimited | RetryReason::Unavailable)
+                ) =>
+            {
+                Some(now.saturating_add(wait_ns))
+            }
             (_, Some(pause)) => {
                 let room = policy.max_wait_ns.saturating_sub(pause);
                 let cap = (pause / 32).min(policy.pause_jitter_max_ns).min(room);

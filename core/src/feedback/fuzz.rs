@@ -27,6 +27,7 @@ const NAMES: &[&str] = &[
     "X-RateLimit-Limit-Requests",
     "X-RateLimit-Remaining-Requests",
     "X-RateLimit-Reset-Requests",
+    "X-Shopify-Shop-Api-Call-Limit",
 ];
 
 const STATUSES: &[u16] = &[
@@ -42,6 +43,7 @@ fn value() -> impl Strategy<Value = String> {
         "[0-9]{0,25}(\\.[0-9]{0,20})?",
         "-?[0-9]{1,12}(e[0-9]{1,4})?",
         "[0-9]{1,5}(ns|us|µs|ms|s|m|h|d)([0-9]{1,5}(ms|s|m|h))?",
+        "-?[0-9]{0,21}(\\.[0-9]{0,3})? ?/ ?-?[0-9]{0,21}",
         "(\"[a-z]{0,4}\"|[a-z]{1,4}|[0-9]{1,6})(;(q|w|r|t|qu|pk|x)=[-0-9a-z\".:]{0,8}){0,5}(, ?[0-9a-z\";=]{0,12}){0,3}",
         "(limit|remaining|reset|x)=[-0-9.]{0,12}(, (limit|remaining|reset)=[-0-9]{0,12}){0,3}",
         "(Mon|Sun|Thursday|Xyz),? [0-9]{1,2}[ -](Jan|Feb|Nov|Foo)[ -][0-9]{2,5} [0-9]{1,2}:[0-9]{2}:[0-9]{2} (GMT|UTC|PST)",
@@ -152,7 +154,9 @@ proptest! {
             }
             Some(reason) => prop_assert_eq!(i.verdict, Verdict::Retry { after_ns: Some(truth), reason }),
         }
-        prop_assert_eq!(i.feedback.pause_ns, Some(truth.min(max)));
+        let pause = retry_after_pauses_key(status).then_some(truth.min(max));
+        prop_assert_eq!(i.feedback.pause_ns, pause);
+        prop_assert_eq!(i.feedback.retry_after_ns, Some(truth.min(max)));
     }
 
     #[test]

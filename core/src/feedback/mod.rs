@@ -33,7 +33,7 @@
 //!
 //! | status | verdict | `after_ns` |
 //! |---|---|---|
-//! | 429 | `Retry`, [`RetryReason::RateLimited`] | `Retry-After`; else the reset when remaining is 0; else `None` |
+//! | 429 | `Retry`, [`RetryReason::RateLimited`] | `Retry-After`; else the reset (whatever `remaining` says, or without one); else `None` |
 //! | 503 | `Retry`, [`RetryReason::Unavailable`] | `Retry-After`; else the reset when remaining is 0; else `None` |
 //! | 500, 502, 504, 408 | `Retry`, [`RetryReason::ServerError`] | `Retry-After`; else `None` |
 //! | anything else (1xx, 2xx, 3xx, other 4xx and 5xx) | `Done` | |
@@ -42,6 +42,12 @@
 //! server's wait is longer than [`Options::max_wait_ns`], a retryable status gives
 //! [`Verdict::TooLong`] carrying that wait (saturated at `u64::MAX`) instead of a retry, so a
 //! client fails with the server's reason rather than sleeping for years.
+//!
+//! A 429 is the server refusing this request: any reset it names is when it will take the
+//! next one, even when a `remaining` above zero comes with it (the count of another window,
+//! or of a tier the headers do not name, was the one that ran out) and even with no
+//! `remaining` at all (Discord's `X-RateLimit-Reset-After` alone). A 503 is an overload, not
+//! a quota: its reset counts only when nothing remains.
 //!
 //! 408 (Request Timeout) is retried with the transient server errors: the server gave up
 //! before it received the whole request, so nothing was processed and resending is safe even
@@ -53,8 +59,12 @@
 //! [`Feedback`] is what the key's limiter learns from the response, on **any** status:
 //!
 //! - `pause_ns`: admit nothing on this key for this long: `Retry-After` (which beats every other
-//!   hint), else the reset when the remaining quota is 0. Clamped to `max_wait_ns`.
-//! - `limit`, `remaining`, `reset_ns`: the current window (`reset_ns` is the server's value, saturated but not clamped, so pacing over a long window stays exact).
+//!   hint) on the statuses it pauses a key on, 429, 503, 3xx and 403 (see
+//!   [`retry_after_pauses_key`] for why those and no others); else the reset on a 429 or when
+//!   the remaining quota is 0. Clamped to `max_wait_ns`.
+//! - `retry_after_ns`: `Retry-After` alone, on any status (a 5xx's spaces its own retry).
+//! - `limit`, `remaining`, `reset_ns`: the current window (`reset_ns` is the server's value,
+//!   saturated but not clamped, so pacing over a long window stays exact).
 //! - `policies`: quotas learned from `RateLimit-Policy`, up to [`MAX_TIERS`].
 //!
 //! # Headers understood
@@ -66,15 +76,34 @@
 //!    limit items such as `"default";r=50;t=30`. With several items the most constraining one is
 //!    used (lowest `r`; on a tie, longest `t`), and its limit is the `q` of the same-named item
 //!    in `RateLimit-Policy`. An item whose policy counts another unit than requests (`qu`,
-//!    draft -09 and later: `content-bytes`, `concurrent-requests`) is skipped: its `r` and `t`
-//!    say nothing about when the next request may go. Draft -07's dictionary form,
-//!    `limit=100, remaining=50, reset=5`, is read when there is no -08 item.
-//! 2. Draft -06: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`.
+//!    draft -09 and later: `content-bytes`, `concurrent-requests`, or any unit the client
+//!    cannot count) is skipped: its `r` and `t` say nothing about when the next request may
+//!    go. `t` is read as a delay in seconds in every version: -08 defines it as the time until
+//!    the window resets, -10 and later as the time until more quota is available; either way
+//!    no request on an exhausted item goes before it, and with `r` left, pacing spreads them
+//!    over it (slower than -10 strictly allows, never faster). `pk`, the partition key of -10
+//!    and later, names the server's partition (a user, a token) and is opaque to the client:
+//!    an item with one is read like any other, and the key it applies to is the one the
+//!    response came back on. Draft -07's dictionary form, `limit=100, remaining=50, reset=5`,
+//!    is read when there is no -08 item.
+//! 2. Draft -06: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (delta seconds).
 //! 3. `X-RateLimit-Limit`, `X-RateLimit-Remaining`, and `X-RateLimit-Reset-After` (always delta
-//!    seconds, decimals allowed, as Discord sends it) before `X-RateLimit-Reset`.
-//! 4. `X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining`, `X-Rate-Limit-Reset`.
+//!    seconds, decimals allowed, as Discord sends it) before `X-RateLimit-Reset` (GitHub's
+//!    epoch seconds, Discord's epoch seconds with decimals, Reddit's delta seconds).
+//! 4. `X-Rate-Limit-Limit`, `X-Rate-Limit-Remaining`, `X-Rate-Limit-Reset` (X/Twitter, Okta:
+//!    epoch seconds).
 //! 5. `X-RateLimit-Limit-Requests`, `X-RateLimit-Remaining-Requests`,
-//!    `X-RateLimit-Reset-Requests` (OpenAI; the reset is a duration such as `6m0s`).
+//!    `X-RateLimit-Reset-Requests` (OpenAI; the reset is a duration such as `6m0s`). The
+//!    `-Tokens` pair counts tokens, a unit the client cannot count before the response: it
+//!    is ignored.
+//! 6. `X-Shopify-Shop-Api-Call-Limit: 32/40` (Shopify's leaky bucket, used/size): limit 40,
+//!    remaining 8. It names no reset; a full bucket's 429 carries `Retry-After`.
+//!
+//! Vendor headers that name a scope rather than a count (Discord's `X-RateLimit-Bucket`,
+//! `X-RateLimit-Global`, `X-RateLimit-Scope`; GitHub's `X-RateLimit-Resource` and
+//! `X-RateLimit-Used`; Reddit's `X-Ratelimit-Used`) are not read: a key is one server, so a
+//! global or shared limit already applies to every request the key sends, and the wait
+//! comes from `Retry-After` or the reset.
 //!
 //! `Retry-After` is delay-seconds or an HTTP-date (IMF-fixdate, RFC 850 with RFC 9110's
 //! 50-year rule for two-digit years, or asctime; see [`parse_http_date`]).
@@ -87,9 +116,13 @@
 //! `w` in `RateLimit-Limit` (the form of early drafts, `10, 10;w=1, 50;w=60`) are used. Learned
 //! quotas have burst 1: evenly spaced requests, which no server policy rejects.
 //!
+//! Problem-details bodies (-09 and later) are not read: the interpretation sees the status
+//! and the headers only, and every server that sends such a body also sends the headers.
+//!
 //! # Reading values
 //!
-//! Counts (limit, remaining) are plain non-negative integers that fit in `u64`. Waits (resets
+//! Counts (limit, remaining, `r`, `q`) are non-negative decimal numbers whose whole part fits
+//! in `u64`; a fraction is dropped (Reddit's `598.0` is 598, `0.9` is 0). Waits (resets
 //! and `Retry-After`) accept, in this order:
 //!
 //! 1. A bare decimal number, digits with an optional fraction (`5`, `1.5`,
@@ -206,6 +239,31 @@ impl Default for Options {
     }
 }
 
+/// Whether a `Retry-After` on a response with this status pauses the key (every request to
+/// the same server), rather than at most the retry of the request it came with: 429, 503, a
+/// redirect (3xx), or 403.
+///
+/// RFC 9110 gives `Retry-After` a meaning on 503 and on redirects, and RFC 6585 on 429: the
+/// server asks for time before the next request. GitHub, among others, answers a request that
+/// trips a secondary rate limit with a 403 carrying `Retry-After`, and a client that keeps
+/// sending meanwhile is the one the server ends up banning; a 403 that is a plain denial
+/// carries no `Retry-After`, so honouring one costs nothing there. On every other status the
+/// header is not a statement about the server's capacity: on a success (2xx) the server did
+/// the work; on another 4xx the request itself is at fault; on 500, 502, 504 and 408 it spaces
+/// out the retry of that one request ([`Verdict::Retry`]'s `after_ns`) and nothing else, so a
+/// stray or hostile value on one failing endpoint cannot stall every other request.
+///
+/// ```
+/// use headway_core::feedback::retry_after_pauses_key;
+/// assert!(retry_after_pauses_key(429) && retry_after_pauses_key(503));
+/// assert!(retry_after_pauses_key(403) && retry_after_pauses_key(301));
+/// assert!(!retry_after_pauses_key(200) && !retry_after_pauses_key(404));
+/// assert!(!retry_after_pauses_key(500));
+/// ```
+pub const fn retry_after_pauses_key(status: u16) -> bool {
+    matches!(status, 300..=399 | 403 | 429 | 503)
+}
+
 /// Why a response is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RetryReason {
@@ -253,8 +311,8 @@ pub enum Verdict {
     /// Send the request again.
     Retry {
         /// The server's wait in nanoseconds from now, at most `max_wait_ns`: `Retry-After`, or
-        /// on a 429 or 503 the reset when the remaining quota is 0. `None`: the server gave no
-        /// hint and the caller uses its backoff.
+        /// the reset on a 429 (with any remaining count, or none) or on a 503 whose remaining
+        /// quota is 0. `None`: the server gave no hint and the caller uses its backoff.
         after_ns: Option<u64>,
         /// Why the response is retried.
         reason: RetryReason,
@@ -351,12 +409,13 @@ impl Iterator for PolicyIter<'_> {
 /// What the key's limiter learns from a response (on any status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Feedback {
-    /// Admit nothing on this key for this many nanoseconds from now: `Retry-After` on any
-    /// status, else the reset when the remaining quota is 0. At most `max_wait_ns`. (What a
-    /// key does with it depends on the status: see [`crate::key::KeyMachine::on_response`].)
+    /// Admit nothing on this key for this many nanoseconds from now: `Retry-After` on a status
+    /// it pauses a key on ([`retry_after_pauses_key`]), else the reset on a 429 or when the
+    /// remaining quota is 0. At most `max_wait_ns`. (What a key does with it depends on the
+    /// status and on what it knows: see [`crate::key::KeyMachine::on_response`].)
     pub pause_ns: Option<u64>,
-    /// The `Retry-After` wait alone, at most `max_wait_ns`: `None` when the header is absent
-    /// or unreadable.
+    /// The `Retry-After` wait alone, whatever the status, at most `max_wait_ns`: `None` when
+    /// the header is absent or unreadable.
     pub retry_after_ns: Option<u64>,
     /// Requests allowed in the current window (`RateLimit` / `RateLimit-Limit` /
     /// `X-RateLimit-Limit` / -07 `limit=` / the -08 policy's `q`).
@@ -413,11 +472,15 @@ pub fn interpret<H: Headers + ?Sized>(
         .get("retry-after")
         .and_then(|v| value::wait(v, Bare::EpochOrDelta, reference));
     let window = Window::read(headers, reference);
-    let exhausted = match window.remaining {
-        Some(0) => window.reset_ns,
+    // The reset as a wait: on a 429 whatever count came with it (the server refused this
+    // request and says when its quota comes back), elsewhere only when nothing remains.
+    let reset_wait = match (status, window.remaining) {
+        (429, _) | (_, Some(0)) => window.reset_ns,
         _ => None,
     };
-    let pause = retry_after.or(exhausted);
+    let pause = retry_after
+        .filter(|_| retry_after_pauses_key(status))
+        .or(reset_wait);
 
     let verdict = match RetryReason::of(status) {
         None => Verdict::Done,
@@ -521,6 +584,15 @@ impl Window {
                         .get(reset)
                         .and_then(|v| value::wait(v, bare, reference));
                 }
+            }
+        }
+        if w.limit.is_none() || w.remaining.is_none() {
+            let shopify = headers
+                .get("x-shopify-shop-api-call-limit")
+                .and_then(value::used_of);
+            if let Some((limit, remaining)) = shopify {
+                w.limit = w.limit.or(Some(limit));
+                w.remaining = w.remaining.or(Some(remaining));
             }
         }
         w

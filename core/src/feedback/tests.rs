@@ -47,14 +47,22 @@ fn statuses() {
 }
 
 #[test]
-fn retry_after_seconds_and_pause_on_any_status() {
+fn retry_after_seconds_and_the_statuses_it_pauses_on() {
     let i = run(429, &[("Retry-After", "5")]);
     assert_eq!(i.verdict, retry(Some(5 * S), RetryReason::RateLimited));
     assert_eq!(i.feedback.pause_ns, Some(5 * S));
-    assert_eq!(
-        run(200, &[("retry-after", "7")]).feedback.pause_ns,
-        Some(7 * S)
-    );
+    for status in [301, 302, 307, 403, 429, 503] {
+        let f = run(status, &[("retry-after", "7")]).feedback;
+        assert_eq!(f.pause_ns, Some(7 * S), "{status}");
+    }
+    for status in [200, 204, 400, 404, 408, 500, 502, 504] {
+        let f = run(status, &[("retry-after", "7")]).feedback;
+        assert_eq!(
+            (f.pause_ns, f.retry_after_ns),
+            (None, Some(7 * S)),
+            "{status}"
+        );
+    }
     assert_eq!(
         run(503, &[("RETRY-AFTER", "1.5")]).verdict,
         retry(Some(1_500_000_000), RetryReason::Unavailable)
@@ -156,7 +164,10 @@ fn too_long() {
         Verdict::TooLong { wait_ns: u64::MAX }
     );
     assert_eq!(run(200, &huge).verdict, Verdict::Done);
-    assert_eq!(run(200, &huge).feedback.pause_ns, Some(MAX));
+    assert_eq!(run(200, &huge).feedback.pause_ns, None);
+    // A 403 is handed back, and the key pauses for at most max_wait.
+    assert_eq!(run(403, &huge).verdict, Verdict::Done);
+    assert_eq!(run(403, &huge).feedback.pause_ns, Some(MAX));
     // A custom limit.
     let opts = Options::new(Duration::from_secs(1));
     let i = interpret(429, &[("Retry-After", "2")], NOW_MS, &opts);
@@ -202,13 +213,24 @@ fn reset_when_exhausted_on_429_and_503_only() {
         (i.verdict, i.feedback.pause_ns),
         (Verdict::Done, Some(20 * S))
     );
-    // Remaining above zero: a reset is not a pause.
+    // Remaining above zero: a reset is a pause on a 429 (the server refused the request
+    // and says when its quota returns), not on other statuses.
     let h = [("X-RateLimit-Remaining", "1"), ("X-RateLimit-Reset", "20")];
     let i = run(429, &h);
-    assert_eq!(i.verdict, retry(None, RetryReason::RateLimited));
+    assert_eq!(i.verdict, retry(Some(20 * S), RetryReason::RateLimited));
     assert_eq!(
         (i.feedback.pause_ns, i.feedback.reset_ns),
-        (None, Some(20 * S))
+        (Some(20 * S), Some(20 * S))
+    );
+    let i = run(503, &h);
+    assert_eq!(i.verdict, retry(None, RetryReason::Unavailable));
+    assert_eq!(i.feedback.pause_ns, None);
+    assert_eq!(run(200, &h).feedback.pause_ns, None);
+    // A reset alone on a 429.
+    let i = run(429, &[("X-RateLimit-Reset-After", "2.5")]);
+    assert_eq!(
+        i.verdict,
+        retry(Some(2_500_000_000), RetryReason::RateLimited)
     );
     // Exhausted without a reset: no hint.
     assert_eq!(
@@ -476,12 +498,20 @@ fn hostile_limits_and_resets_are_ignored() {
         "inf",
         "12abc",
         "٣",
-        "1.5",
+        "1.",
+        "1.5e3",
     ] {
         let h = [("X-RateLimit-Limit", bad), ("X-RateLimit-Remaining", bad)];
         let f = run(200, &h).feedback;
         assert_eq!((f.limit, f.remaining), (None, None), "{bad:?}");
     }
+    // A fraction is dropped (Reddit's "598.0").
+    let h = [
+        ("X-RateLimit-Limit", "600.0"),
+        ("X-RateLimit-Remaining", "1.5"),
+    ];
+    let f = run(200, &h).feedback;
+    assert_eq!((f.limit, f.remaining), (Some(600), Some(1)));
     for bad in ["", "-5", "1e309", "NaN", "inf", "12abc", "٣"] {
         let h = [("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", bad)];
         let i = run(429, &h);

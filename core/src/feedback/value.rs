@@ -77,18 +77,26 @@ pub(crate) fn first_member(s: &str) -> &str {
     s.split(';').next().unwrap_or(s).trim()
 }
 
-/// A non-negative integer count (a limit or a remaining quota).
+/// A non-negative count (a limit or a remaining quota), rounded down.
 ///
-/// Reads the first member of a comma-joined value (`"100, 100;w=60"` is 100). Anything that is
-/// not plain digits, or does not fit in `u64`, is unusable.
+/// Reads the first member of a comma-joined value (`"100, 100;w=60"` is 100). A fraction is
+/// dropped (Reddit sends `x-ratelimit-remaining: 598.0`; rounding down never claims more room
+/// than the server gave). Anything that is not `digits[.digits]`, or whose whole part does not
+/// fit in `u64`, is unusable.
 pub(crate) fn count(s: &str) -> Option<u64> {
-    let s = first_member(s);
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.bytes().try_fold(0u64, |n, b| {
+    let (int, _) = decimal(first_member(s))?;
+    int.bytes().try_fold(0u64, |n, b| {
         n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     })
+}
+
+/// Shopify's call limit, `used/limit` (`"32/40"`), as `(limit, remaining)`: what is left is
+/// the limit less what is used, never below zero. Both sides are plain counts.
+pub(crate) fn used_of(s: &str) -> Option<(u64, u64)> {
+    let (used, limit) = s.trim().split_once('/')?;
+    let used = count(used.trim()).filter(|_| !used.contains(','))?;
+    let limit = count(limit.trim()).filter(|_| !limit.contains(','))?;
+    Some((limit, limit.saturating_sub(used)))
 }
 
 /// A bare decimal number of seconds (or an epoch, under [`Bare::EpochOrDelta`]) as a wait.
@@ -165,10 +173,15 @@ mod tests {
         assert_eq!(count("100, 100;w=60"), Some(100));
         assert_eq!(count("0"), Some(0));
         assert_eq!(count("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(count("598.0"), Some(598));
+        assert_eq!(count("1.99"), Some(1));
+        assert_eq!(count("0.5"), Some(0));
         for bad in [
             "",
             "-1",
-            "1.5",
+            "1.",
+            ".5",
+            "99999999999999999999.5",
             "1e3",
             "99999999999999999999",
             "NaN",
@@ -177,6 +190,18 @@ mod tests {
             "٣",
         ] {
             assert_eq!(count(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn used_of_limit() {
+        assert_eq!(used_of("32/40"), Some((40, 8)));
+        assert_eq!(used_of(" 40 / 40 "), Some((40, 0)));
+        assert_eq!(used_of("50/40"), Some((40, 0)));
+        for bad in [
+            "", "/", "32/", "/40", "32", "a/40", "32/b", "-1/40", "1/2/3", "1,2/3",
+        ] {
+            assert_eq!(used_of(bad), None, "{bad:?}");
         }
     }
 
