@@ -1236,6 +1236,8 @@ mod tests {
         let strict = Quota::per_second(40).unwrap();
         let roomy = Quota::per_second(40).unwrap().with_burst(10).unwrap();
         let mut key: KeyMachine = KeyMachine::new(&[strict, roomy], &policy).unwrap();
+        // A key sending to a server probes it first (the margin spaces only such a key).
+        key.probe_if_unknown();
         key.commit(1, 0);
         let margin = u64::from(key.margin_ns());
         assert_eq!(key.ready_at(1, 0), Ok(25 * MS + margin));
