@@ -134,9 +134,13 @@ async fn clients_ride_out_a_redis_restart_at_their_declared_share() {
         during <= share_bound,
         "{during} requests sent in {outage:?} of outage, more than the share allows ({share_bound})"
     );
-    // Going on, not stalled: at least half the share was used.
-    let half = CLIENTS as u64 * outage.as_millis() as u64 * 25 / 2_000;
-    assert!(during >= half, "only {during} requests during the outage");
+    // Going on, not stalled: at least a quarter of the share was used (each 429 at the
+    // outage's edges costs its client a one-second Retry-After pause of the 1.5 s).
+    let quarter = CLIENTS as u64 * outage.as_millis() as u64 * 25 / 4_000;
+    assert!(
+        during >= quarter,
+        "only {during} requests during the outage"
+    );
     // Back: the reservations went to the restarted Redis again, all of the remaining
     // items' bar those reserved locally before the first ping came back.
     let remaining = 400 - back_at.min(400);
