@@ -13,7 +13,7 @@ use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
 use headway_core::breaker::Permit as Probe;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
-use headway_core::call::{is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::call::{is_idempotent, succeeded, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::duration::saturating_nanos;
 use headway_core::feedback::{self, Headers};
 use headway_core::key::{BreakerPolicy, Changed, KeyPolicy, MarginPolicy};
@@ -448,8 +448,8 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The call's one result, counted: a response with a status below 400 is a success, one
-    /// of 400 or more is unsuccessful, and no response is a failure.
+    /// The call's one result, counted: a response is a success or not as the core says
+    /// ([`succeeded`]), and no response is a failure.
     fn finish<T: Transport>(
         &self,
         outcome: Outcome<T>,
@@ -461,7 +461,7 @@ impl<R: Runtime> Client<R> {
         let waited = Duration::from_nanos(waited_ns);
         match outcome {
             Ok(response) => {
-                let counter = if response.status() < 400 {
+                let counter = if succeeded(response.status()) {
                     &counters.succeeded
                 } else {
                     &counters.unsuccessful
