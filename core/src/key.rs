@@ -1022,9 +1022,17 @@ impl<B: TierBuf> KeyMachine<B> {
     fn set_learned(&mut self, interp: &Interpretation, now: u64) -> bool {
         let mut learned = QuotaList::default();
         let configured = self.configured_quotas();
+        let before_learned = self.learned_quotas();
         for q in &interp.feedback.policies {
             if !configured.as_slice().iter().any(|c| covers(c, &q)) {
-                learned.push(q);
+                // A burst the server showed once stays: a later answer with less room left
+                // says how much of it is spent, not that it shrank.
+                let shown = before_learned
+                    .as_slice()
+                    .iter()
+                    .find(|l| l.limit() == q.limit() && l.period_ns() == q.period_ns())
+                    .map_or(1, Quota::burst);
+                learned.push(q.with_burst(q.burst().max(shown)).unwrap_or(q));
             }
         }
         let room = MAX_TIERS - usize::from(self.configured);

@@ -113,8 +113,15 @@
 //! so an item without a window teaches nothing and is skipped, as are items with `q=0`, `w=0`,
 //! or a `qu` quota unit other than `requests`. A quota above `u32::MAX` is read as `u32::MAX`
 //! (slower than allowed, never faster). When `RateLimit-Policy` yields nothing, items with a
-//! `w` in `RateLimit-Limit` (the form of early drafts, `10, 10;w=1, 50;w=60`) are used. Learned
-//! quotas have burst 1: evenly spaced requests, which no server policy rejects.
+//! `w` in `RateLimit-Limit` (the form of early drafts, `10, 10;w=1, 50;w=60`) are used. A
+//! learned quota's burst comes from what the server shows it takes back to back: an -08
+//! policy whose same-named `RateLimit` item says `r` requests remain took this one and has
+//! room for `r` more, a burst of at least `r + 1`. The quota takes a burst of `r` (at least 1,
+//! at most `q`): one request of the server's burst stays in hand for the jitter between a
+//! send and its arrival, which a client that used all of it would meet as 429s once the burst
+//! is spent. Without such an item the burst is 1 (evenly spaced requests, which no server
+//! policy rejects). A key keeps the largest burst it was shown (see
+//! [`crate::key::KeyMachine::on_response`]).
 //!
 //! Problem-details bodies (-09 and later) are not read: the interpretation sees the status
 //! and the headers only, and every server that sends such a body also sends the headers.
@@ -677,7 +684,17 @@ fn policies<H: Headers + ?Sized>(headers: &H) -> Policies {
     let mut out = Policies::new();
     for name in ["ratelimit-policy", "ratelimit-limit"] {
         if let Some(field) = headers.get(name) {
-            for quota in members(field).filter_map(|m| policy(&m)) {
+            let counts = headers.get("ratelimit");
+            for m in members(field) {
+                let Some(quota) = policy(&m) else {
+                    continue;
+                };
+                // Only an -08 item has a name for `RateLimit` to count it by.
+                let named = value::count(m.item).is_none();
+                let room = counts
+                    .filter(|_| named)
+                    .and_then(|c| remaining_named(c, m.name()));
+                let quota = room.map_or(quota, |r| shown_burst(quota, r));
                 if !out.push(quota) {
                     break;
                 }
@@ -688,6 +705,28 @@ fn policies<H: Headers + ?Sized>(headers: &H) -> Policies {
         }
     }
     out
+}
+
+/// The `r` of the -08 `RateLimit` item named `name`: requests left in that policy.
+fn remaining_named(field: &str, name: &str) -> Option<u64> {
+    members(field)
+        .find(|m| m.key.is_none() && m.name() == name && value::count(m.item).is_none())
+        .and_then(|m| m.param("r"))
+        .and_then(value::count)
+}
+
+/// `quota` with a burst of what the server just showed less one kept in hand: `remaining`
+/// (this request and `remaining` more went back to back), at least 1 and at most the quota's
+/// limit (and `quota` as it is where that burst does not fit the arithmetic).
+fn shown_burst(quota: Quota, remaining: u64) -> Quota {
+    let burst = remaining
+        .max(1)
+        .min(u64::from(quota.limit()))
+        .min(u64::from(u32::MAX));
+    u32::try_from(burst)
+        .ok()
+        .and_then(|b| quota.with_burst(b).ok())
+        .unwrap_or(quota)
 }
 
 /// One quota policy item: -07 `100;w=60` or -08 `"name";q=100;w=60`.

@@ -566,3 +566,46 @@ fn policies_container() {
     assert_eq!(RetryReason::Unavailable.as_str(), "unavailable");
     assert_eq!(RetryReason::ServerError.as_str(), "server_error");
 }
+
+#[test]
+fn an_08_policy_learns_the_burst_its_remaining_count_shows() {
+    let bursts = |rl: &str| -> std::vec::Vec<(u32, u32)> {
+        let h = [
+            (
+                "RateLimit-Policy",
+                "\"second\";q=10;w=1, \"minute\";q=300;w=60",
+            ),
+            ("RateLimit", rl),
+        ];
+        run(200, &h)
+            .feedback
+            .policies
+            .iter()
+            .map(|q| (q.limit(), q.burst()))
+            .collect()
+    };
+    // This request and `r` more went back to back: burst r + 1, of which one is kept in hand.
+    assert_eq!(
+        bursts("\"second\";r=9;t=1, \"minute\";r=299;t=60"),
+        [(10, 9), (300, 299)]
+    );
+    // Never above the quota, whatever the count says; an item with no count is burst 1.
+    assert_eq!(bursts("\"second\";r=5000;t=1"), [(10, 10), (300, 1)]);
+    assert_eq!(
+        bursts("\"second\";r=0;t=1, \"minute\";r=3;t=60"),
+        [(10, 1), (300, 3)]
+    );
+    // A count of another name, or a -07 dictionary, says nothing about these policies.
+    assert_eq!(bursts("\"other\";r=9;t=1"), [(10, 1), (300, 1)]);
+    assert_eq!(
+        bursts("limit=10, remaining=9, reset=1"),
+        [(10, 1), (300, 1)]
+    );
+    // -07 policies have no names to count them by.
+    let h = [
+        ("RateLimit-Policy", "10;w=1"),
+        ("RateLimit", "\"10\";r=9;t=1"),
+    ];
+    let q = run(200, &h).feedback.policies.get(0).unwrap();
+    assert_eq!(q.burst(), 1);
+}
