@@ -34,6 +34,7 @@
 mod batch;
 mod client;
 mod error;
+mod event;
 mod key;
 mod limiter;
 mod runtime;
@@ -46,6 +47,7 @@ mod transport;
 pub use batch::{run_all, run_stream, BatchOptions, Order};
 pub use client::{Client, ClientConfig, Sent};
 pub use error::{ClientError, ConfigError, Failure};
+pub use event::Event;
 pub use headway_core::budget::BudgetPolicy;
 pub use headway_core::key::{BreakerPolicy, KeyPolicy, MarginPolicy, QuotaSource};
 pub use key::{Acquire, AcquireError, KeySnapshot, Permit, TryAcquireError};
