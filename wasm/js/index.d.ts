@@ -170,7 +170,12 @@ export interface PauseDetail {
   pauseMs: number;
 }
 
-/** `detail` of a `"learn"` event: the quotas learned from a key's server changed. */
+/**
+ * `detail` of a `"learn"` event: the quotas a key's server declares (a policy header such as
+ * `RateLimit-Policy`) changed. The pacing taken from an answer's counts (`X-RateLimit-Remaining`
+ * and `-Reset`, `RateLimit`'s `r` and `t`) is no event, as it moves with every answer;
+ * `stats()` shows it.
+ */
 export interface LearnDetail {
   /** The key; for `fetch`, the origin. */
   key: string;

@@ -83,7 +83,7 @@ fn signal(options: &JsValue) -> Result<Option<AbortSignal>, JsValue> {
 ///
 /// - `"pause"`: `{ key, pauseMs }`, a server's answer paused `key` (for `fetch`, the origin).
 /// - `"learn"`: `{ key, quotas: [{ limit, periodMs, burst }] }`, every quota now in force
-///   for a key whose learned quotas changed.
+///   for a key whose server-declared quotas changed.
 /// - `"retry"`: `{ key, attempt, status, delayMs, paused }`, an attempt is retried after
 ///   `delayMs` (`status` null when no response came; `paused` when the wait is the key's
 ///   pause, shared by every waiter).

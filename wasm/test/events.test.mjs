@@ -103,3 +103,21 @@ test('removeEventListener stops the events; a Limiter without listeners works as
     stub.restore();
   }
 });
+
+test('the pacing an answer\'s remaining/reset counts give shows in stats(), and is no "learn" event', async () => {
+  const { clock, stub, limiter, events } = setup([
+    () => new Response('ok', {
+      headers: { 'X-RateLimit-Limit': '60', 'X-RateLimit-Remaining': '59', 'X-RateLimit-Reset': '60' },
+    }),
+  ]);
+  try {
+    await clock.run(limiter.fetch(`${ORIGIN}/items`));
+    const key = limiter.stats().keys[ORIGIN];
+    assert.equal(key.source, 'learned');
+    assert.deepEqual(key.quotas, [{ limit: 1, periodMs: 60000, burst: 59 }]);
+    assert.deepEqual(events, []);
+    limiter.dispose();
+  } finally {
+    stub.restore();
+  }
+});

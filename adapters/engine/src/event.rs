@@ -18,7 +18,9 @@ pub enum Event<'a> {
         /// How long the pause lasts from now, jitter included.
         pause: Duration,
     },
-    /// The quotas learned from `key`'s server changed.
+    /// The quotas `key`'s server declares (a policy header, such as `RateLimit-Policy`)
+    /// changed. The pacing a key takes from the counts of an answer (`remaining` and
+    /// `reset`) is not reported: it moves with every answer.
     Learned {
         /// The key (for the throttled `fetch`, the origin).
         key: &'a str,
