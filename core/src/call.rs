@@ -244,6 +244,19 @@ pub fn breaker_success(attempt: Attempt<'_>) -> bool {
     }
 }
 
+/// Whether a call that ended with a response of `status` succeeded: below 400. A 3xx is
+/// the server's answer, handed back as it is; 400 and above is the server saying no, once
+/// retries (if any applied) ran out.
+///
+/// ```
+/// use headway_core::call::succeeded;
+/// assert!(succeeded(204) && succeeded(304));
+/// assert!(!succeeded(429) && !succeeded(500));
+/// ```
+pub const fn succeeded(status: u16) -> bool {
+    status < 400
+}
+
 /// True for the methods RFC 9110 defines as idempotent: GET, HEAD, PUT, DELETE, OPTIONS and
 /// TRACE (case-sensitive, as methods are).
 ///

@@ -632,6 +632,33 @@ impl<B: TierBuf> KeyMachine<B> {
         self.last_commit = sent_at;
     }
 
+    /// When the request admitted at `admitted_at` counts as sent, for [`KeyMachine::hear`]:
+    /// the time the transport saw it go on the wire (`wire`) when that lies between the
+    /// admission and `now`, the moment its outcome is known (the next request is then spaced
+    /// from it, see [`KeyMachine::on_sent`]); otherwise the admission. A transport that
+    /// cannot tell passes `None`; a time outside that span is a clock the key cannot trust.
+    ///
+    /// ```
+    /// use headway_core::key::{KeyMachine, KeyPolicy};
+    /// use headway_core::Quota;
+    ///
+    /// let policy = KeyPolicy { margin: None, ..KeyPolicy::default() };
+    /// let mut key: KeyMachine = KeyMachine::new(&[Quota::per_second(40).unwrap()], &policy).unwrap();
+    /// key.commit(1, 0);
+    /// assert_eq!(key.sent(0, Some(2), 10), 2);
+    /// assert_eq!(key.sent(0, Some(11), 10), 0, "after its answer: not believed");
+    /// assert_eq!(key.sent(0, None, 10), 0);
+    /// ```
+    pub fn sent(&mut self, admitted_at: u64, wire: Option<u64>, now: u64) -> u64 {
+        match wire.filter(|w| (admitted_at..=now).contains(w)) {
+            Some(wire) => {
+                self.on_sent(admitted_at, wire);
+                wire
+            }
+            None => admitted_at,
+        }
+    }
+
     /// A request admitted by [`KeyMachine::commit`] has finished (or was never sent).
     pub fn release(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);

@@ -40,6 +40,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod call;
+mod config;
 pub mod duration;
 pub mod feedback;
 mod gcra;
@@ -49,6 +50,7 @@ mod quota_cell;
 mod sync;
 mod tiers;
 
+pub use config::ConfigError;
 pub use gcra::{Denied, Gcra, Impossible, Refusal, Reservation};
 pub use quota::{Quota, QuotaError};
 pub use tiers::{Schedule, Tiers, TiersError, TiersReservation, MAX_TIERS};

@@ -8,7 +8,7 @@ use headway_core::breaker::{BreakerError, Open};
 use headway_core::budget::BudgetError;
 use headway_core::duration::DurationError;
 use headway_core::key::{KeyError, Refused};
-use headway_core::{Denied, Impossible, Quota, QuotaError, Refusal, TiersError};
+use headway_core::{ConfigError, Denied, Impossible, Quota, QuotaError, Refusal, TiersError};
 
 /// Compiles only for an error that can cross threads inside a `Box<dyn Error>`.
 fn is_error<E: Error + Send + Sync + 'static>() {}
@@ -17,6 +17,7 @@ fn is_error<E: Error + Send + Sync + 'static>() {}
 fn every_core_error_is_an_error() {
     is_error::<QuotaError>();
     is_error::<KeyError>();
+    is_error::<ConfigError>();
     is_error::<Refused>();
     is_error::<DurationError>();
     is_error::<BackoffError>();

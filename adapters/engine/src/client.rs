@@ -14,21 +14,22 @@ use futures_util::future::{select, Either};
 use headway_core::backoff::{Backoff, SplitMix64};
 use headway_core::breaker::Permit as Probe;
 use headway_core::budget::{BudgetPolicy, RetryBudget};
-use headway_core::call::{is_idempotent, Attempt, Call, RetryPolicy, Step, Why};
+use headway_core::call::{is_idempotent, succeeded, Attempt, Call, RetryPolicy, Step, Why};
 use headway_core::duration::saturating_nanos;
 use headway_core::feedback::{self, Headers};
 use headway_core::key::{BreakerPolicy, Changed, KeyPolicy, MarginPolicy};
 use headway_core::Quota;
 
-use crate::error::{ClientError, ConfigError, Failure};
+use crate::error::{ClientError, Failure};
 use crate::event::Event;
-use crate::key::Key;
+use crate::key::{Key, Permit};
 use crate::limiter::Limiter;
 use crate::lock;
 use crate::runtime::Runtime;
 use crate::shared::{SharedError, SharedRate, SharedSlot};
 use crate::stats::{Counters, Stats};
 use crate::transport::{Request, Response, Transport};
+use headway_core::ConfigError;
 
 /// How a [`Client`] behaves. Every field has a sensible default; see [`ClientConfig::default`].
 #[derive(Debug, Clone)]
@@ -248,15 +249,7 @@ impl<R: Runtime> Client<R> {
         let policy = self.inner.limiter.key_policy();
         let (changed, quotas) = handle.update(now, |m| {
             let rng = &mut lock(&self.inner.jitter);
-            // A send the transport saw go out after the admission (and before the answer)
-            // spaces the next request from the wire; the request is known by it from then on.
-            let sent_at = match wire.filter(|w| (heard.sent_at..=now).contains(w)) {
-                Some(wire) => {
-                    m.on_sent(heard.sent_at, wire);
-                    wire
-                }
-                None => heard.sent_at,
-            };
+            let sent_at = m.sent(heard.sent_at, wire, now);
             let changed = m.hear(attempt, heard.probe, sent_at, now, policy, rng);
             let quotas: Vec<Quota> = if changed.learned {
                 m.quotas().collect()
@@ -310,38 +303,11 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = request.try_clone();
             let before = runtime.now_ns();
-            // A shared turn not kept (the call cancelled, or refused here) is given back.
-            // One the local turn came too late for (a pause heard here, the in-flight caps)
-            // is given back too and reserved once more: sent late, turns that were spaced
-            // in the store would go together.
-            let mut fresh_turns = 1;
-            let (mut permit, shared) = loop {
-                let shared = match self.shared_turn(&key).await {
-                    Ok(turn) => turn,
-                    Err(e) => {
-                        return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns)
-                    }
-                };
-                let permit = match inner.limiter.acquire(&key).await {
-                    Ok(permit) => permit,
-                    Err(e) => {
-                        return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns)
-                    }
-                };
-                match shared {
-                    Some((slot, stale_at)) if fresh_turns > 0 && runtime.now_ns() > stale_at => {
-                        fresh_turns -= 1;
-                        tracing::debug!(key = %key, "shared turn went stale locally; reserving again");
-                        drop((permit, slot));
-                    }
-                    shared => break (permit, shared),
-                }
+            let mut permit = match self.admit(&key).await {
+                Ok(permit) => permit,
+                Err(e) => return self.finish::<T>(last.unwrap_or(Err(e)), &call, waited_ns),
             };
-            if let Some((slot, _)) = shared {
-                slot.keep();
-            }
-            let now = runtime.now_ns();
-            waited_ns = waited_ns.saturating_add(now - before);
+            waited_ns = waited_ns.saturating_add(runtime.now_ns() - before);
             drop(last.take());
             Counters::bump(&inner.counters.sent);
             let (sent_at, probe) = (permit.admitted_at(), permit.take_probe());
@@ -354,12 +320,9 @@ impl<R: Runtime> Client<R> {
             };
             let (step, outcome, now) =
                 self.hear(transport, (&key, &handle), result, heard, &mut call);
-            let (after_ns, paused) = match step {
-                Step::Retry { after_ns, paused } => (after_ns, paused),
-                done => {
-                    let outcome = Self::returned::<T>(&key, done, outcome);
-                    return self.finish::<T>(outcome, &call, waited_ns);
-                }
+            let Step::Retry { after_ns, paused } = step else {
+                let outcome = Self::returned::<T>(&key, step, outcome);
+                return self.finish::<T>(outcome, &call, waited_ns);
             };
             let Some(replay) = replay else {
                 unreachable!("the call machine retries only a replayable request");
@@ -381,6 +344,34 @@ impl<R: Runtime> Client<R> {
                 runtime.sleep_until(now.saturating_add(after_ns)).await;
             }
             request = replay;
+        }
+    }
+
+    /// One attempt's turn: in the shared store first (when there is one), then the local
+    /// one. A shared turn not kept (the call cancelled, or refused here) is given back. One
+    /// the local turn came too late for (a pause heard here, the in-flight caps) is given
+    /// back too and reserved once more: sent late, turns that were spaced in the store would
+    /// go together.
+    async fn admit<E>(&self, key: &str) -> Result<Permit, ClientError<E>> {
+        let mut fresh_turns = 1;
+        loop {
+            let shared = self.shared_turn(key).await?;
+            let permit = self.inner.limiter.acquire(key).await?;
+            match shared {
+                Some((slot, stale_at))
+                    if fresh_turns > 0 && self.inner.limiter.runtime().now_ns() > stale_at =>
+                {
+                    fresh_turns -= 1;
+                    tracing::debug!(key = %key, "shared turn went stale locally; reserving again");
+                    drop((permit, slot));
+                }
+                shared => {
+                    if let Some((slot, _)) = shared {
+                        slot.keep();
+                    }
+                    return Ok(permit);
+                }
+            }
         }
     }
 
@@ -481,8 +472,8 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The call's one result, counted: a response with a status below 400 is a success, one
-    /// of 400 or more is unsuccessful, and no response is a failure.
+    /// The call's one result, counted: a response is a success or not as the core says
+    /// ([`succeeded`]), and no response is a failure.
     fn finish<T: Transport>(
         &self,
         outcome: Outcome<T>,
@@ -494,7 +485,7 @@ impl<R: Runtime> Client<R> {
         let waited = Duration::from_nanos(waited_ns);
         match outcome {
             Ok(response) => {
-                let counter = if response.status() < 400 {
+                let counter = if succeeded(response.status()) {
                     &counters.succeeded
                 } else {
                     &counters.unsuccessful

@@ -1,61 +1,14 @@
-//! The engine's errors: bad configuration, and why a call produced no response.
+//! Why a call through the [`crate::Client`] produced no response. Bad configuration is the
+//! core's [`headway_core::ConfigError`], re-exported here.
 
 use std::fmt;
 use std::time::Duration;
 
-use headway_core::backoff::BackoffError;
-use headway_core::breaker::BreakerError;
-use headway_core::budget::BudgetError;
-use headway_core::key::KeyError;
 use headway_core::Impossible;
-use headway_core::TiersError;
 
 use crate::key::AcquireError;
 use crate::millis_up;
 use crate::shared::SharedError;
-
-/// A configuration the engine refuses, caught at construction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigError {
-    /// A tier list was empty or longer than [`headway_core::MAX_TIERS`].
-    Tiers(TiersError),
-    /// An in-flight cap of zero would never admit anything.
-    ZeroConcurrency,
-    /// The backoff settings are inconsistent.
-    Backoff(BackoffError),
-    /// The retry budget settings are inconsistent.
-    Budget(BudgetError),
-    /// The circuit breaker settings are inconsistent.
-    Breaker(BreakerError),
-    /// The margin settings are inconsistent (see [`headway_core::key::MarginPolicy`]).
-    Margin,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Tiers(e) => e.fmt(f),
-            ConfigError::ZeroConcurrency => f.write_str("concurrency must be at least 1"),
-            ConfigError::Backoff(e) => write!(f, "backoff: {e}"),
-            ConfigError::Budget(e) => write!(f, "retry budget: {e}"),
-            ConfigError::Breaker(e) => write!(f, "circuit breaker: {e}"),
-            ConfigError::Margin => KeyError::Margin.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-impl From<KeyError> for ConfigError {
-    fn from(e: KeyError) -> ConfigError {
-        match e {
-            KeyError::Tiers(e) => ConfigError::Tiers(e),
-            KeyError::ZeroInFlight => ConfigError::ZeroConcurrency,
-            KeyError::Breaker(e) => ConfigError::Breaker(e),
-            KeyError::Margin => ConfigError::Margin,
-        }
-    }
-}
 
 /// Why a call through the [`crate::Client`] produced no response.
 #[derive(Debug)]

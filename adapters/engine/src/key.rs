@@ -281,15 +281,10 @@ impl Key {
         max_wait_ns: u64,
     ) -> Result<Permit, TryAcquireError> {
         let mut st = lock(&self.state);
-        if !st.queue.is_empty() {
-            let ready = st.machine.ready_at(n, now);
-            let ready = ready.map_err(|i| TryAcquireError::Never(AcquireError::Impossible(i)))?;
-            let wait = Duration::from_nanos(ready - now);
-            return Err(TryAcquireError::NotYet { wait });
-        }
         let plan = key::Waiter::new(n, now, max_wait_ns);
         let take_slot = || self.global.as_ref().map_or(true, |g| g.try_take_now());
-        match st.machine.turn(&plan, now, take_slot) {
+        let queued = !st.queue.is_empty();
+        match st.machine.try_turn(&plan, queued, now, take_slot) {
             Turn::Go { probe, .. } => {
                 // Nobody was queued: the tail (if one was kept) did not plan this admission.
                 st.tail = None;
@@ -300,7 +295,7 @@ impl Key {
                 })
             }
             Turn::At(t) => Err(TryAcquireError::NotYet {
-                wait: Duration::from_nanos(t - now),
+                wait: Duration::from_nanos(t.saturating_sub(now)),
             }),
             Turn::Blocked => Err(TryAcquireError::AtCapacity),
             Turn::Refused(r) => Err(TryAcquireError::Never(r.into())),

@@ -1,8 +1,10 @@
 //! # headway-engine
 //!
-//! Everything that decides, written once for every runtime: the keyed FIFO scheduler
-//! ([`Limiter`]), the throttled request loop with retries, backoff, retry budget, circuit
-//! breaker and server feedback ([`Client`]), and bounded batch execution ([`run_all`]).
+//! The driver every runtime shares, with no decisions of its own: those are the core's
+//! state machines ([`headway_core::key::KeyMachine`], [`headway_core::call::Call`]). Here
+//! are the key map and the FIFO wait queue in front of each key ([`Limiter`]), the request
+//! loop that feeds each attempt's outcome to both machines ([`Client`]), and bounded batch
+//! execution ([`run_all`]).
 //!
 //! An adapter supplies only a clock and a sleep ([`Runtime`]) and a way to send a request
 //! ([`Transport`], whose requests and responses are read through [`Request`] and
@@ -46,10 +48,11 @@ mod transport;
 
 pub use batch::{run_all, run_stream, BatchOptions, Order};
 pub use client::{Client, ClientConfig, Sent};
-pub use error::{ClientError, ConfigError, Failure};
+pub use error::{ClientError, Failure};
 pub use event::Event;
 pub use headway_core::budget::BudgetPolicy;
 pub use headway_core::key::{BreakerPolicy, KeyPolicy, MarginPolicy, QuotaSource};
+pub use headway_core::ConfigError;
 pub use key::{Acquire, AcquireError, KeySnapshot, Permit, TryAcquireError};
 pub use limiter::{Limiter, LimiterBuilder};
 pub use runtime::Runtime;

@@ -12,7 +12,7 @@ use headway_core::duration::saturating_nanos;
 use headway_core::key::{Changed, KeyMachine, KeyPolicy, Tier};
 use headway_core::Quota;
 
-use crate::error::ConfigError;
+use headway_core::ConfigError;
 
 use crate::key::{Acquire, Key, KeySnapshot, Permit, TryAcquireError};
 use crate::lock;

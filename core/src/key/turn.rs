@@ -173,6 +173,39 @@ impl<B: TierBuf> KeyMachine<B> {
         })
     }
 
+    /// The turn of a waiter that will not queue (a try-acquire): [`KeyMachine::turn`] when
+    /// nobody is queued; with others queued it never goes ahead of them, and gets
+    /// [`Turn::At`] the time the rate alone would allow it (a lower bound, since those ahead
+    /// go first), or is refused when it can never fit.
+    ///
+    /// ```
+    /// use headway_core::key::{InlineTiers, KeyMachine, KeyPolicy, Turn, Waiter};
+    /// use headway_core::Quota;
+    ///
+    /// let policy = KeyPolicy { margin: None, breaker: None, ..KeyPolicy::default() };
+    /// let mut key: KeyMachine<InlineTiers> =
+    ///     KeyMachine::new(&[Quota::per_second(2).unwrap()], &policy).unwrap();
+    /// let w = Waiter::new(1, 0, 0);
+    /// // Others queued: not now, although the rate would allow it.
+    /// assert_eq!(key.try_turn(&w, true, 0, || true), Turn::At(0));
+    /// assert!(matches!(key.try_turn(&w, false, 0, || true), Turn::Go { .. }));
+    /// ```
+    pub fn try_turn(
+        &mut self,
+        waiter: &Waiter,
+        others_queued: bool,
+        now: u64,
+        take_slot: impl FnOnce() -> bool,
+    ) -> Turn {
+        if !others_queued {
+            return self.turn(waiter, now, take_slot);
+        }
+        match self.ready_at(waiter.n, now) {
+            Ok(at) => Turn::At(at),
+            Err(i) => Turn::Refused(Refused::Impossible(i)),
+        }
+    }
+
     /// What the head of the queue, `waiter`, does at `now`: go (its cells committed, the
     /// breaker's permit taken), sleep until its turn, wait for a slot, or fail.
     ///
