@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs, idempotently: Rust targets, Debian packages
-# (chromium, chromium-driver, binaryen, faketime, redis-server), wasm-bindgen-cli at the version Cargo.lock pins,
+# (chromium, chromium-driver, binaryen, faketime, curl, redis-server), wasm-bindgen-cli at the version Cargo.lock pins,
 # and the npm package's dev dependencies. Safe to run again: it skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,8 @@ command -v wasm-opt >/dev/null 2>&1 || missing+=(binaryen)
 command -v faketime >/dev/null 2>&1 || missing+=(faketime)
 # The Python package's tests build a virtual environment (python/test.sh).
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# curl for README.md's shell quick start (scripts/readme-shell.sh runs it as written).
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # redis-server for the shared-quota tests (each test starts its own on a free loopback port).
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: style, API docs (cargo doc with -D warnings), native tests (core,
-# engine, tokio adapter against the mock API, CLI, conformance), loom models, no_std builds,
+# engine, tokio adapter against the mock API, CLI, conformance, and the Rust snippets of
+# README.md and docs/coming-from.md in tests/readme), loom models, no_std builds, README.md's
+# shell quick starts (scripts/readme-shell.sh),
 # the Python package (python/test.sh), and the wasm targets (Node, headless Chromium, the
 # npm package's JS API, a real-browser end-to-end run), then every test executable and
 # node:test suite again with the wall clock set to 2028, so that no test can
@@ -69,6 +71,9 @@ cargo_tests env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 step "no_std builds of the core"
 cargo build -p headway-core --target wasm32-unknown-unknown
 cargo build -p headway-core --target thumbv7em-none-eabihf
+
+step "README.md's shell quick starts as written (the demo; the mock on its own, curl, headway fetch)"
+bash scripts/readme-shell.sh
 
 if [ -f python/test.sh ]; then
   step "python: the headway package (pip install ./python, pytest against the mock API, mypy)"

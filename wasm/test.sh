@@ -5,7 +5,9 @@
 #
 # 1. wasm/build.sh (the npm package in wasm/pkg)
 # 2. node:test: the shared conformance JSON through the JS API, the Limiter, throttled fetch
-#    against the mock server, and a Chromium end-to-end run (playwright-core, system Chromium)
+#    against the mock server, a Chromium end-to-end run (playwright-core, system Chromium),
+#    and the JavaScript quick starts of README.md and wasm/README.md and the "after" snippets
+#    of docs/coming-from.md, read from the Markdown and run against the mock
 # 3. tsc --strict: index.d.ts, and test/types.ts written against it (with @ts-expect-error
 #    lines for mistakes the types must catch)
 # 4. wasm-bindgen-test of headway-web in Node and in headless Chromium (chromedriver)

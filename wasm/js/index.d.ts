@@ -162,11 +162,72 @@ export interface LimiterStats {
   keys: Record<string, KeyStats>;
 }
 
+/** `detail` of a `"pause"` event: a server's answer paused a key for every caller. */
+export interface PauseDetail {
+  /** The key paused; for `fetch`, the origin (`"https://api.example.com"`). */
+  key: string;
+  /** How long the pause lasts from now, jitter included, in milliseconds. */
+  pauseMs: number;
+}
+
+/**
+ * `detail` of a `"learn"` event: the quotas a key's server declares (a policy header such as
+ * `RateLimit-Policy`) changed. The pacing taken from an answer's counts (`X-RateLimit-Remaining`
+ * and `-Reset`, `RateLimit`'s `r` and `t`) is no event, as it moves with every answer;
+ * `stats()` shows it.
+ */
+export interface LearnDetail {
+  /** The key; for `fetch`, the origin. */
+  key: string;
+  /** Every quota now in force for the key: configured, learned, then the pacing tier. */
+  quotas: QuotaInfo[];
+}
+
+/** `detail` of a `"retry"` event: one of `fetch`'s attempts is retried. */
+export interface RetryDetail {
+  /** The key; for `fetch`, the origin. */
+  key: string;
+  /** Attempts put on the wire by this call so far (1 for the first retry). */
+  attempt: number;
+  /** The status of the response retried; `null` when none came (network error, timeout). */
+  status: number | null;
+  /**
+   * The wait chosen, in milliseconds: the backoff's, or the wait the server asked for (then
+   * the key's pause, whose jitter may hold the retry a little longer).
+   */
+  delayMs: number;
+  /** Whether the wait is the key's pause (shared by every caller of the key). */
+  paused: boolean;
+}
+
+/** The events of a {@link Limiter}, by type. */
+export interface LimiterEventMap {
+  pause: LimiterEvent<PauseDetail>;
+  learn: LimiterEvent<LearnDetail>;
+  retry: LimiterEvent<RetryDetail>;
+}
+
+/** An event a {@link Limiter} dispatches; `detail` is what the engine reported. */
+export declare class LimiterEvent<D = PauseDetail | LearnDetail | RetryDetail> extends Event {
+  /** An event of `type` with `detail`. */
+  constructor(type: string, detail: D);
+  /** What the engine reported. */
+  readonly detail: D;
+}
+
 /**
  * A rate limiter and a throttled `fetch` sharing quotas and in-flight caps.
  *
  * Callers are served in arrival order per key; a waiting caller holds no in-flight place.
  * A 429 or 503 with `Retry-After` pauses the whole origin, not just one request.
+ *
+ * It is an `EventTarget`: `"pause"` when a server's answer pauses a key, `"learn"` when the
+ * quotas learned from a server change, `"retry"` when an attempt is retried, each a
+ * {@link LimiterEvent} dispatched as the engine decides (listeners run synchronously then;
+ * an exception in one is reported as EventTarget reports it and changes nothing).
+ *
+ * @example
+ * limiter.addEventListener("pause", (e) => console.log(e.detail.key, e.detail.pauseMs));
  *
  * @example
  * const limiter = new Limiter({ limit: 100, per: "1m", burst: 5, concurrency: 10 });
@@ -176,9 +237,33 @@ export interface LimiterStats {
  * @throws {RangeError} an option out of range (limit 0, per 0, ...): `kind` is `"range"` or,
  *   for a quota, a {@link QuotaErrorKind}
  */
-export declare class Limiter {
+export declare class Limiter extends EventTarget {
   /** A limiter with the given options (all optional: no quota, default retries and timeouts). */
   constructor(options?: LimiterOptions);
+  /** Listens for one of the {@link LimiterEventMap} events. */
+  addEventListener<K extends keyof LimiterEventMap>(
+    type: K,
+    listener: (this: Limiter, event: LimiterEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Any other listener, as EventTarget takes it. */
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Removes a listener added for one of the {@link LimiterEventMap} events. */
+  removeEventListener<K extends keyof LimiterEventMap>(
+    type: K,
+    listener: (this: Limiter, event: LimiterEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /** Removes any other listener, as EventTarget takes it. */
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
   /** Waits for a place; resolves to a Permit to release when done. */
   acquire(options?: AcquireOptions): Promise<Permit>;
   /** A Permit now, or `null` when the rate or the in-flight cap says not yet. */

@@ -135,10 +135,25 @@ export class Permit {
 }
 
 /**
- * A rate limiter and a throttled `fetch`, sharing quotas and in-flight caps.
+ * An event of a Limiter: `"pause"`, `"learn"` or `"retry"`, with what the engine reported
+ * in `detail` (see index.d.ts).
+ */
+export class LimiterEvent extends Event {
+  /** What the engine reported. */
+  detail;
+
+  constructor(type, detail) {
+    super(type);
+    this.detail = detail;
+  }
+}
+
+/**
+ * A rate limiter and a throttled `fetch`, sharing quotas and in-flight caps; an
+ * `EventTarget` of the engine's `"pause"`, `"learn"` and `"retry"` events.
  * See index.d.ts for the options.
  */
-export class Limiter {
+export class Limiter extends EventTarget {
   #raw;
   // Calls begun and not yet done: waiting in acquire, holding a permit, or in fetch.
   #active = 0;
@@ -146,7 +161,13 @@ export class Limiter {
   #idle = [];
 
   constructor(options = {}) {
-    this.#raw = new RawLimiter(options);
+    super();
+    // The engine reports each event through this function. It holds the Limiter weakly: the
+    // WebAssembly side keeps the function alive, and must not keep the Limiter alive too.
+    const target = new WeakRef(this);
+    this.#raw = new RawLimiter(options, (type, detail) => {
+      target.deref()?.dispatchEvent(new LimiterEvent(type, detail));
+    });
   }
 
   // The WebAssembly module reads and checks every option and argument below.

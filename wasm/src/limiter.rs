@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use headway_core::duration::saturating_nanos;
-use headway_engine::{AcquireError, Permit, QuotaSource, TryAcquireError};
+use headway_core::Quota;
+use headway_engine::{AcquireError, Event, Permit, QuotaSource, TryAcquireError};
 use headway_web::WebClient;
-use js_sys::{Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{AbortSignal, Request};
@@ -78,14 +79,81 @@ fn signal(options: &JsValue) -> Result<Option<AbortSignal>, JsValue> {
         .map_err(|v| type_error(named("signal").s(" must be an AbortSignal, got ").value(&v)))
 }
 
+/// An engine event as the JavaScript `Limiter` dispatches it: its type and its `detail`.
+///
+/// - `"pause"`: `{ key, pauseMs }`, a server's answer paused `key` (for `fetch`, the origin).
+/// - `"learn"`: `{ key, quotas: [{ limit, periodMs, burst }] }`, every quota now in force
+///   for a key whose server-declared quotas changed.
+/// - `"retry"`: `{ key, attempt, status, delayMs, paused }`, an attempt is retried after
+///   `delayMs` (`status` null when no response came; `paused` when the wait is the key's
+///   pause, shared by every waiter).
+///
+/// `None` for an event this version does not know.
+fn event_detail(event: &Event<'_>) -> Option<(&'static str, JsValue)> {
+    let detail = Object::new();
+    let kind = match event {
+        Event::Paused { key, pause } => {
+            set(&detail, "key", *key);
+            set(&detail, "pauseMs", ms(saturating_nanos(*pause)));
+            "pause"
+        }
+        Event::Learned { key, quotas } => {
+            set(&detail, "key", *key);
+            set(&detail, "quotas", quota_list(quotas));
+            "learn"
+        }
+        Event::Retry {
+            key,
+            attempt,
+            status,
+            delay,
+            paused,
+        } => {
+            set(&detail, "key", *key);
+            set(&detail, "attempt", *attempt as f64);
+            let status = status.map_or(JsValue::NULL, |s| JsValue::from(s as f64));
+            set(&detail, "status", status);
+            set(&detail, "delayMs", ms(saturating_nanos(*delay)));
+            set(&detail, "paused", *paused);
+            "retry"
+        }
+        _ => return None,
+    };
+    Some((kind, detail.into()))
+}
+
+/// `[{ limit, periodMs, burst }]`, as `stats()` and the `"learn"` event show quotas.
+fn quota_list(quotas: &[Quota]) -> js_sys::Array {
+    let list = js_sys::Array::new();
+    for q in quotas {
+        let qo = Object::new();
+        set(&qo, "limit", q.limit() as f64);
+        set(&qo, "periodMs", ms(q.period_ns()));
+        set(&qo, "burst", q.burst() as f64);
+        list.push(&qo);
+    }
+    list
+}
+
 #[wasm_bindgen]
 impl RawLimiter {
-    /// Builds a limiter from the options object described in `index.d.ts`.
+    /// Builds a limiter from the options object described in `index.d.ts`. `dispatch`, when
+    /// a function, is called as `dispatch(type, detail)` for each event the engine reports:
+    /// `"pause"`, `"learn"` and `"retry"` (see [`event_detail`]).
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<RawLimiter, JsValue> {
+    pub fn new(options: JsValue, dispatch: JsValue) -> Result<RawLimiter, JsValue> {
         let options = parse_options(&options)?;
-        let client =
-            WebClient::with_runtime(options.runtime, options.config).map_err(config_error)?;
+        let runtime = match dispatch.dyn_into::<Function>() {
+            Ok(dispatch) => options.runtime.with_events(move |event| {
+                if let Some((kind, detail)) = event_detail(event) {
+                    // The JS side's dispatch hands the event to dispatchEvent, which reports
+                    // a listener's exception itself and does not throw.
+                    let _ = dispatch.call2(&JsValue::NULL, &JsValue::from_str(kind), &detail);
+                }
+            }),
+            Err(_) => options.runtime,
+        };
+        let client = WebClient::with_runtime(runtime, options.config).map_err(config_error)?;
         Ok(RawLimiter { client })
     }
 
@@ -203,15 +271,7 @@ impl RawLimiter {
         let keys = Object::new();
         for (key, k) in &s.keys {
             let o = Object::new();
-            let quotas = js_sys::Array::new();
-            for q in &k.quotas {
-                let qo = Object::new();
-                set(&qo, "limit", q.limit() as f64);
-                set(&qo, "periodMs", ms(q.period_ns()));
-                set(&qo, "burst", q.burst() as f64);
-                quotas.push(&qo);
-            }
-            set(&o, "quotas", quotas);
+            set(&o, "quotas", quota_list(&k.quotas));
             let source = match k.source {
                 QuotaSource::None => "none",
                 QuotaSource::Configured => "configured",

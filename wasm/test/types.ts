@@ -5,6 +5,8 @@ import {
   HeadwayError,
   HeadwayTimeoutError,
   RateLimitError,
+  LimiterEvent,
+  type LearnDetail,
   type LimiterOptions,
   type LimiterStats,
   type Permit,
@@ -34,6 +36,25 @@ export async function run(signal: AbortSignal): Promise<number> {
   }
   return four + waiting + running + stats.sent;
 }
+
+limiter.addEventListener('pause', (e) => {
+  const ms: number = e.detail.pauseMs;
+  const key: string = e.detail.key;
+  void [ms, key];
+});
+limiter.addEventListener('retry', (e) => {
+  const status: number | null = e.detail.status;
+  const paused: boolean = e.detail.paused;
+  void [status, paused, e.detail.attempt, e.detail.delayMs];
+});
+const onLearn = (e: LimiterEvent<LearnDetail>) => void e.detail.quotas[0]?.limit;
+limiter.addEventListener('learn', onLearn);
+limiter.removeEventListener('learn', onLearn);
+limiter.addEventListener('other', (e: Event) => void e.type);
+// @ts-expect-error a pause event has no status
+limiter.addEventListener('pause', (e) => e.detail.status);
+// @ts-expect-error a retry's status may be null
+limiter.addEventListener('retry', (e) => e.detail.status.toFixed());
 
 // @ts-expect-error p-queue's names are not Headway's options
 new Limiter({ interval: 1000, intervalCap: 5 });

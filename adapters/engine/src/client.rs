@@ -3,7 +3,8 @@
 //! For each call: wait for the key's rate (FIFO, no slot held while waiting), take an
 //! in-flight slot, send, read what the response means ([`headway_core::feedback`]), feed that
 //! back to the key (a pause for every waiter of the key, a learned quota, pacing), then either
-//! hand the response back or retry within the backoff caps and the retry budget.
+//! hand the response back or retry within the backoff caps and the retry budget. Pauses,
+//! learned quotas and retries are reported to the runtime as [`Event`]s.
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use headway_core::key::{BreakerPolicy, Changed, KeyPolicy, MarginPolicy};
 use headway_core::Quota;
 
 use crate::error::{ClientError, Failure};
+use crate::event::Event;
 use crate::key::{Key, Permit};
 use crate::limiter::Limiter;
 use crate::lock;
@@ -245,20 +247,35 @@ impl<R: Runtime> Client<R> {
         now: u64,
     ) {
         let policy = self.inner.limiter.key_policy();
-        let changed = handle.update(now, |m| {
+        let (changed, quotas) = handle.update(now, |m| {
             let rng = &mut lock(&self.inner.jitter);
             let sent_at = m.sent(heard.sent_at, wire, now);
             let changed = m.hear(attempt, heard.probe, sent_at, now, policy, rng);
-            (changed, changed)
+            let quotas: Vec<Quota> = if changed.learned {
+                m.quotas().collect()
+            } else {
+                Vec::new()
+            };
+            ((changed, quotas), changed)
         });
+        let runtime = self.inner.limiter.runtime();
         if changed.learned {
             tracing::info!(key = %key, "learned quotas from server");
+            runtime.event(&Event::Learned {
+                key,
+                quotas: &quotas,
+            });
         }
         if let (Some(until), Some(store)) = (changed.paused_until, &self.inner.shared) {
             store.pause(key, until.saturating_sub(now));
         }
         if let Some(until) = changed.paused_until {
-            tracing::info!(key = %key, pause_ms = until.saturating_sub(now) / 1_000_000, "server asked to pause");
+            let pause = until.saturating_sub(now);
+            tracing::info!(key = %key, pause_ms = pause / 1_000_000, "server asked to pause");
+            runtime.event(&Event::Paused {
+                key,
+                pause: Duration::from_nanos(pause),
+            });
         }
     }
 
@@ -311,8 +328,15 @@ impl<R: Runtime> Client<R> {
                 unreachable!("the call machine retries only a replayable request");
             };
             Counters::bump(&inner.counters.retries);
-            last = Some(outcome);
             tracing::debug!(key = %key, attempt = call.attempts(), delay_ms = after_ns / 1_000_000, "retrying");
+            runtime.event(&Event::Retry {
+                key: &key,
+                attempt: call.attempts(),
+                status: outcome.as_ref().ok().map(Response::status),
+                delay: Duration::from_nanos(after_ns),
+                paused,
+            });
+            last = Some(outcome);
             if !paused {
                 // No server hint: back off outside the queue. With a hint, the key itself is
                 // paused (for every waiter) and the retry simply queues behind the pause.

@@ -36,6 +36,7 @@
 mod batch;
 mod client;
 mod error;
+mod event;
 mod key;
 mod limiter;
 mod runtime;
@@ -48,6 +49,7 @@ mod transport;
 pub use batch::{run_all, run_stream, BatchOptions, Order};
 pub use client::{Client, ClientConfig, Sent};
 pub use error::{ClientError, Failure};
+pub use event::Event;
 pub use headway_core::budget::BudgetPolicy;
 pub use headway_core::key::{BreakerPolicy, KeyPolicy, MarginPolicy, QuotaSource};
 pub use headway_core::ConfigError;

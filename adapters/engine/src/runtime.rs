@@ -1,6 +1,9 @@
-//! [`Runtime`]: what an adapter supplies — a monotonic clock, a wall clock, a way to sleep.
+//! [`Runtime`]: what an adapter supplies — a monotonic clock, a wall clock, a way to sleep,
+//! and where the engine's [`Event`]s go.
 
 use std::future::Future;
+
+use crate::event::Event;
 
 /// The three things the engine needs from the world. Implemented by each adapter (tokio,
 /// the browser) and by tests (a fake clock).
@@ -22,4 +25,11 @@ pub trait Runtime: Clone + 'static {
 
     /// A seed for jitter; each call should differ (time, a counter, an RNG).
     fn seed(&self) -> u64;
+
+    /// Told of each [`Event`] as the request loop decides it (a server's pause, learned
+    /// quotas, a retry), on the task that decided it. Default: nothing. It must not block;
+    /// the engine holds no lock while calling it.
+    fn event(&self, event: &Event<'_>) {
+        let _ = event;
+    }
 }

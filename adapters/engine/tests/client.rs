@@ -14,8 +14,8 @@ use headway_core::backoff::{Backoff, Jitter};
 use headway_core::Quota;
 use headway_engine::testing::FakeRuntime;
 use headway_engine::{
-    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, QuotaSource, Request, Response,
-    Runtime, Transport,
+    BreakerPolicy, BudgetPolicy, Client, ClientConfig, ClientError, Event, QuotaSource, Request,
+    Response, Runtime, Transport,
 };
 
 const MS: u64 = 1_000_000;
@@ -942,4 +942,97 @@ fn plain_acquisitions_are_not_probed() {
         (a, b, rt.now_ns())
     });
     assert_eq!(held.2, 0);
+}
+
+/// A [`FakeRuntime`] that writes down every event the client reports, as text.
+#[derive(Clone)]
+struct Recording {
+    rt: FakeRuntime,
+    events: Rc<RefCell<Vec<String>>>,
+}
+
+impl Runtime for Recording {
+    type Sleep = <FakeRuntime as Runtime>::Sleep;
+
+    fn now_ns(&self) -> u64 {
+        self.rt.now_ns()
+    }
+
+    fn wall_ms(&self) -> u64 {
+        self.rt.wall_ms()
+    }
+
+    fn sleep_until(&self, deadline_ns: u64) -> Self::Sleep {
+        self.rt.sleep_until(deadline_ns)
+    }
+
+    fn seed(&self) -> u64 {
+        self.rt.seed()
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        let at = self.rt.now_ns() / MS;
+        let text = match event {
+            Event::Paused { key, pause } => format!("{at} ms: {key} paused {pause:?}"),
+            Event::Learned { key, quotas } => format!("{at} ms: {key} learned {quotas:?}"),
+            Event::Retry {
+                key,
+                attempt,
+                status,
+                delay,
+                paused,
+            } => format!(
+                "{at} ms: {key} retry after attempt {attempt}, status {status:?}, in {delay:?}, paused {paused}"
+            ),
+            other => format!("{other:?}"),
+        };
+        self.events.borrow_mut().push(text);
+    }
+}
+
+/// The runtime hears each decision as the client makes it: a 429's Retry-After pauses the
+/// key and its retry waits in the pause; a 503 without one is retried on the backoff; a
+/// RateLimit-Policy teaches a quota. A response that changes nothing reports nothing.
+#[test]
+fn the_runtime_hears_every_pause_learned_quota_and_retry() {
+    let rt = FakeRuntime::new();
+    let recording = Recording {
+        rt: rt.clone(),
+        events: Rc::default(),
+    };
+    let c = Client::new(
+        recording.clone(),
+        ClientConfig {
+            breaker: None,
+            backoff: Backoff::new(100 * MS, 10 * S)
+                .unwrap()
+                .with_jitter(Jitter::None),
+            ..config()
+        },
+    )
+    .unwrap();
+    let t = Script::new(&rt).on(
+        "a",
+        [
+            with_header(429, "Retry-After", "2"),
+            status(503),
+            with_header(200, "RateLimit-Policy", "\"default\";q=10;w=1"),
+            status(200),
+        ],
+    );
+    rt.run(async {
+        c.execute(&t, get("a", 0)).await.unwrap();
+        c.execute(&t, get("a", 1)).await.unwrap();
+    });
+    let quota = Quota::per_second(10).unwrap();
+    assert_eq!(
+        *recording.events.borrow(),
+        [
+            "0 ms: a paused 2s".to_string(),
+            "0 ms: a retry after attempt 1, status Some(429), in 2s, paused true".to_string(),
+            "2000 ms: a retry after attempt 2, status Some(503), in 200ms, paused false"
+                .to_string(),
+            format!("2200 ms: a learned [{quota:?}]"),
+        ]
+    );
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use headway_engine::Runtime;
+use headway_engine::{Event, Runtime};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -192,16 +192,28 @@ impl Soon {
 /// process's time origin); `wall_ms` is `Date.now()`; sleeps are `setTimeout` timers that
 /// are cleared when the future is dropped; seeds mix `Math.random()` with a counter.
 /// [`WebRuntime::with_clock`] reads time and sets timers through a [`WebClock`] instead,
-/// so that tests can run on virtual time.
+/// so that tests can run on virtual time. [`WebRuntime::with_events`] passes the engine's
+/// [`Event`]s on.
 #[derive(Debug, Clone, Default)]
 pub struct WebRuntime {
     clock: Option<Rc<WebClock>>,
+    events: Option<Listener>,
+}
+
+/// Where a [`WebRuntime`] sends the engine's events.
+#[derive(Clone)]
+struct Listener(Rc<dyn Fn(&Event<'_>)>);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
 }
 
 impl WebRuntime {
     /// The runtime of the current JavaScript host.
     pub fn new() -> WebRuntime {
-        WebRuntime { clock: None }
+        WebRuntime::default()
     }
 
     /// A runtime whose time and timers are `clock`'s. Without `dateNow`, the wall clock is
@@ -209,6 +221,16 @@ impl WebRuntime {
     pub fn with_clock(clock: WebClock) -> WebRuntime {
         WebRuntime {
             clock: Some(Rc::new(clock)),
+            events: None,
+        }
+    }
+
+    /// This runtime, with `listener` told of every [`Event`] the engine reports (a server's
+    /// pause, learned quotas, a retry) as it happens. It replaces any listener set before.
+    pub fn with_events(self, listener: impl Fn(&Event<'_>) + 'static) -> WebRuntime {
+        WebRuntime {
+            events: Some(Listener(Rc::new(listener))),
+            ..self
         }
     }
 
@@ -266,6 +288,12 @@ impl Runtime for WebRuntime {
         let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;
         let lo = (js_sys::Math::random() * 4_294_967_296.0) as u64;
         ((hi << 32) | lo) ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        if let Some(Listener(listener)) = &self.events {
+            listener(event);
+        }
     }
 }
 
