@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Produces benches/RESULTS.md: Headway (Rust client, `headway fetch`, the npm package)
-# against governor, leaky-bucket, aiolimiter, aiometer, asynciolimiter, pyrate-limiter,
-# bottleneck, p-queue and limiter, on the same rate-limited mock API on 127.0.0.1.
+# Produces benches/RESULTS.md: Headway (Rust client, `headway fetch`, the npm package, the
+# Python package with aiohttp and with httpx) against governor, leaky-bucket, aiolimiter,
+# aiometer, asynciolimiter, pyrate-limiter, bottleneck, p-queue and limiter, on the same
+# rate-limited mock API on 127.0.0.1.
 #
 #   bash benches/compare.sh            # install, build, run everything (about 15 minutes)
 #   bash benches/compare.sh --quick    # about five times fewer requests: a smoke test
@@ -11,11 +12,12 @@
 #   COMPARE_SKIP_CORE=1   skip the core micro-benchmarks (cargo bench -p headway-benches)
 #
 # Every run builds what it measures from the current tree: the mock and the CLI (cargo build
-# --release), the npm package (wasm/build.sh) and the Rust clients (benches/compare/rust, which
-# builds headway-tokio from the tree by path). A component whose build fails is reported as
-# not available, never measured from an older build. The build id, the state of the tree
-# before and after the builds and the per-component notes go to benches/.scratch/status.json;
-# the harness measures only when that build id is the one this script hands it.
+# --release), the npm package (wasm/build.sh), the Python package (pip install ./python) and
+# the Rust clients (benches/compare/rust, which builds headway-tokio from the tree by path).
+# A component whose build fails is reported as not available, never measured from an older
+# build. The build id, the state of the tree before and after the builds and the
+# per-component notes go to benches/.scratch/status.json; the harness measures only when that
+# build id is the one this script hands it.
 #
 # Needs: cargo, python3 (3.10+, with venv), node (20+) and npm. Everything it installs goes to
 # benches/.scratch (git-ignored): a Python venv, an npm project, the Rust peers' target
@@ -83,6 +85,16 @@ if [ ! -x "$scratch/venv/bin/python" ]; then
 fi
 "$scratch/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   -r "$compare/requirements.txt"
+
+say "Headway's Python package (pip install ./python into that venv)"
+# Built from the tree on every run (maturin, release); --no-deps: aiohttp and httpx are pinned
+# in requirements.txt above.
+if "$scratch/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+     --force-reinstall --no-deps "$root/python"; then
+  notes[headway-python]="ok"
+else
+  notes[headway-python]="pip install ./python failed: the Headway Python columns are not available"
+fi
 
 say "Node peers (npm project in benches/.scratch/node)"
 mkdir -p "$scratch/node"

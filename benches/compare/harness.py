@@ -201,6 +201,16 @@ def describe(peer, tiers):
             return f"`new Limiter({{limit: {t['limit']}, per: {t['period_ms']}, burst: {t['burst']}, concurrency: {c}}})`"
         ts = ", ".join(f"{{limit: {t['limit']}, per: {t['period_ms']}, burst: {t['burst']}}}" for t in tiers)
         return f"`new Limiter({{tiers: [{ts}], concurrency: {c}}})`"
+    if pid.startswith("headway-py-"):
+        http = peer.get("http", "aiohttp")
+        wrap = ("`headway.httpx.Transport(limiter)`" if http == "httpx"
+                else "`headway.aiohttp.middleware(limiter)`")
+        if not tiers:
+            q = "no quota: follows the headers"
+        else:
+            q = "`[" + ", ".join(f'"{t["limit"]}/{t["period_ms"]}ms burst {t["burst"]}"' for t in tiers) + "]`"
+        return (f"`headway.Limiter({'quotas' if tiers else 'None'}, concurrency={c}, margin=True)` "
+                f"({q}), {wrap}, `headway.map`")
     if pid == "governor":
         q = " then ".join(
             f"`Quota::with_period({num(interval_ms(t))} ms).allow_burst({t['burst']})`" for t in tiers
@@ -270,6 +280,8 @@ PEERS = [
     {"id": "headway-rust-tasks", "label": "**Headway** Rust, one task per request (`execute`)", "kind": "rust", "peer": "headway-tasks"},
     {"id": "headway-cli", "label": "**Headway** CLI (`headway fetch`)", "kind": "cli"},
     {"id": "headway-npm", "label": "**Headway** npm (`headway-limiter`, Node)", "kind": "node", "peer": "headway-limiter"},
+    {"id": "headway-py-aiohttp", "label": "**Headway** Python + aiohttp (`headway`)", "kind": "py", "peer": "headway", "http": "aiohttp"},
+    {"id": "headway-py-httpx", "label": "**Headway** Python + httpx (`headway`)", "kind": "py", "peer": "headway", "http": "httpx"},
     {"id": "governor", "label": "governor (Rust)", "kind": "rust", "peer": "governor"},
     {"id": "leaky-bucket", "label": "leaky-bucket (Rust)", "kind": "rust", "peer": "leaky-bucket"},
     {"id": "aiolimiter", "label": "aiolimiter (Python)", "kind": "py", "peer": "aiolimiter"},
@@ -287,13 +299,16 @@ PEER_BY_ID = {p["id"]: p for p in PEERS}
 # Which clients run where. Clients that need a rate to be configured cannot run a workload
 # whose rate the client is not told; the concurrency-only peers stand in for "what you get
 # without the number".
-WITH_RATE = ["headway-rust", "headway-cli", "headway-npm", "governor", "leaky-bucket",
+WITH_RATE = ["headway-rust", "headway-cli", "headway-npm", "headway-py-aiohttp",
+             "headway-py-httpx", "governor", "leaky-bucket",
              "aiolimiter", "aiometer", "asynciolimiter", "pyrate-limiter",
              "bottleneck", "p-queue", "limiter"]
 # aiometer + httpx only in the CPU workload, where the HTTP client's cost is the point.
-CPU_PEERS = WITH_RATE[:7] + ["aiometer-httpx"] + WITH_RATE[7:]
+_after_aiometer = WITH_RATE.index("aiometer") + 1
+CPU_PEERS = WITH_RATE[:_after_aiometer] + ["aiometer-httpx"] + WITH_RATE[_after_aiometer:]
 STRICT = WITH_RATE
-UNKNOWN_RATE = ["headway-rust", "headway-cli", "headway-npm", "reqwest-plain",
+UNKNOWN_RATE = ["headway-rust", "headway-cli", "headway-npm", "headway-py-aiohttp",
+                "headway-py-httpx", "reqwest-plain",
                 "aiometer", "bottleneck", "p-queue"]
 NEEDS_A_RATE = ["governor", "leaky-bucket", "aiolimiter", "asynciolimiter", "pyrate-limiter", "limiter"]
 
@@ -305,6 +320,8 @@ def available(peer):
     note = {"rust": "rust-peers", "cli": "headway-cli"}.get(kind)
     if peer["id"] == "headway-npm":
         note = "headway-limiter"
+    if peer.get("peer") == "headway" and kind == "py":
+        note = "headway-python"
     if note and BUILD_NOTES.get(note, "ok") != "ok":
         return BUILD_NOTES[note]
     if kind == "rust" and not RUST_BIN.exists():
@@ -757,6 +774,8 @@ def toolchains():
 
 
 PY_LIBS = ("aiolimiter", "aiometer", "asynciolimiter", "pyrate-limiter", "aiohttp", "httpx")
+# Headway's Python package as installed in the venv (compare.sh: pip install ./python).
+PY_HEADWAY = "headway"
 NODE_LIBS = ("bottleneck", "p-queue", "limiter")
 RUST_LIBS = ("governor", "leaky-bucket", "reqwest", "tokio")
 
@@ -777,11 +796,12 @@ def library_versions():
              "for p in sys.argv[1:]:\n    try:\n        out[p] = version(p)\n"
              "    except Exception:\n        out[p] = 'not installed'\nprint(json.dumps(out))")
     try:
-        found = json.loads(sh([str(py), "-c", probe, *PY_LIBS]) or "{}")
+        found = json.loads(sh([str(py), "-c", probe, *PY_LIBS, PY_HEADWAY]) or "{}")
     except ValueError:
         found = {}
     for p in PY_LIBS:
         v[p] = found.get(p, "unknown")
+    v["headway (Python, venv)"] = found.get(PY_HEADWAY, "unknown")
     for p in NODE_LIBS:
         try:
             v[p] = json.loads((NODE_DIR / "node_modules" / p / "package.json").read_text())["version"]

@@ -9,6 +9,8 @@ SPEC.json (written by harness.py):
 
 `tiers` empty means the client is not told the rate (the server publishes it only in headers).
 `http` picks the HTTP client: aiohttp (default) or httpx (aiometer's README uses httpx).
+Peer `headway` is this repository's Python package: a `headway.Limiter` as the aiohttp
+middleware or the httpx transport, the batch through `headway.map`.
 
 Each peer is set up the way its documentation suggests for the quota (see RESULTS.md for the
 reasoning, repeated in the comments below). Every peer retries a 429 after the Retry-After
@@ -47,16 +49,24 @@ class Tally:
 
 
 class AiohttpClient:
-    def __init__(self, concurrency):
+    """aiohttp, through Headway's middleware when given a `headway.Limiter`."""
+
+    def __init__(self, concurrency, limiter=None):
         import aiohttp
 
         self._aiohttp = aiohttp
         self.session = None
         self.concurrency = concurrency
+        self.limiter = limiter
 
     async def open(self):
         connector = self._aiohttp.TCPConnector(limit=self.concurrency)
-        self.session = self._aiohttp.ClientSession(connector=connector)
+        middlewares = ()
+        if self.limiter is not None:
+            import headway.aiohttp
+
+            middlewares = (headway.aiohttp.middleware(self.limiter),)
+        self.session = self._aiohttp.ClientSession(connector=connector, middlewares=middlewares)
 
     async def get(self, url):
         """(status, Retry-After header or None); the body is read to the end."""
@@ -69,16 +79,26 @@ class AiohttpClient:
 
 
 class HttpxClient:
-    def __init__(self, concurrency):
+    """httpx, through Headway's transport when given a `headway.Limiter`."""
+
+    def __init__(self, concurrency, limiter=None):
         import httpx
 
         self._httpx = httpx
         self.client = None
         self.concurrency = concurrency
+        self.limiter = limiter
 
     async def open(self):
         limits = self._httpx.Limits(max_connections=self.concurrency)
-        self.client = self._httpx.AsyncClient(limits=limits)
+        if self.limiter is None:
+            self.client = self._httpx.AsyncClient(limits=limits)
+            return
+        import headway.httpx
+
+        inner = self._httpx.AsyncHTTPTransport(limits=limits)
+        transport = headway.httpx.Transport(self.limiter, inner)
+        self.client = self._httpx.AsyncClient(transport=transport)
 
     async def get(self, url):
         response = await self.client.get(url)
@@ -202,12 +222,52 @@ def gate_pyrate(tiers):
     return gate
 
 
+def headway_limiter(spec):
+    """Headway's Python package as its README shows it: the tiers (each with its burst) as
+    quota strings, none when the rate is not told (learned from the headers), the concurrency
+    cap and the retries; the margin on, as the Rust client has it by default. Retries of 429
+    and 503 happen inside, after Retry-After, pausing the origin for every waiter."""
+    import headway
+
+    quotas = [f"{t['limit']}/{t['period_ms']}ms burst {t['burst']}" for t in spec["tiers"]]
+    return headway.Limiter(
+        quotas or None,
+        concurrency=spec["concurrency"],
+        max_retries=spec["retries"],
+        margin=True,
+    )
+
+
+async def run_headway(spec, http, tally, go):
+    """Every URL through `headway.map` (completion order), the body read to the end; the
+    429s seen and the requests sent are the limiter's own counts."""
+    import headway
+
+    async def one(url):
+        status, _ = await http.get(url)
+        return status
+
+    await go()
+    async for result in headway.map(one, spec["urls"], concurrency=spec["concurrency"], ordered=False):
+        if isinstance(result, int) and 200 <= result < 300:
+            tally.ok += 1
+        else:
+            tally.failed += 1
+    stats = http.limiter.stats()
+    tally.seen_429 = stats["rate_limited"]
+    tally.attempts = stats["sent"]
+
+
 async def run(spec, http, tally, go):
     peer = spec["peer"]
     urls = spec["urls"]
     conc = spec["concurrency"]
     retries = spec["retries"]
     tiers = spec["tiers"]
+
+    if peer == "headway":
+        await run_headway(spec, http, tally, go)
+        return
 
     if peer == "aiometer":
         # aiometer: max_at_once for the concurrency, max_per_second for the rate (it allows no
@@ -246,7 +306,8 @@ async def main():
     spec["tiers"] = spec.get("tiers") or []
 
     http_kind = spec.get("http", "aiohttp")
-    http = (HttpxClient if http_kind == "httpx" else AiohttpClient)(spec["concurrency"])
+    limiter = headway_limiter(spec) if spec["peer"] == "headway" else None
+    http = (HttpxClient if http_kind == "httpx" else AiohttpClient)(spec["concurrency"], limiter)
     await http.open()
     tally = Tally()
     started = {}

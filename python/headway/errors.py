@@ -14,6 +14,7 @@ from typing import Optional
 __all__ = [
     "HeadwayError",
     "ConfigError",
+    "QuotaError",
     "RateLimitError",
     "WaitTooLongError",
     "CircuitOpenError",
@@ -29,6 +30,15 @@ class HeadwayError(Exception):
 
 class ConfigError(HeadwayError, ValueError):
     """A bad option, raised when the limiter is built; the message names the option."""
+
+
+class QuotaError(ConfigError):
+    """A quota that is not one (``headway.core.Quota``); ``kind`` names why: ``"syntax"``,
+    ``"zero_limit"``, ``"zero_period"``, ``"zero_burst"`` or ``"overflow"``."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class RateLimitError(HeadwayError):

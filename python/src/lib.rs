@@ -3,10 +3,13 @@
 //! The engine's keyed limiter and throttled client for Python's asyncio. Every decision is
 //! [`headway_engine`]'s and [`headway_core`]'s; this crate supplies the event loop's clock
 //! and timers ([`runtime::PyRuntime`]), the bridges between Rust futures and asyncio
-//! ([`bridge`]), and an async Python function as the transport ([`transport`]).
+//! ([`bridge`]), and an async Python function as the transport ([`transport`]). The core's
+//! decision machines themselves are bound as `headway.core` ([`core`]) for drivers and tests
+//! of one's own.
 
 mod batch;
 mod bridge;
+mod core;
 mod errors;
 mod limiter;
 mod options;
@@ -30,5 +33,6 @@ fn _headway(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bridge::Pending>()?;
     m.add_class::<batch::Map>()?;
     m.add_function(wrap_pyfunction!(batch::map, m)?)?;
+    m.add_submodule(&core::module(m.py())?)?;
     Ok(())
 }

@@ -115,6 +115,16 @@ CONFIG = {
             "policy": "unlimited",
             "faults": {"fail_every": {"every": 1, "count": 1000000, "status": 500}},
         },
+        # The examples' APIs (examples/, tests/test_examples.py).
+        "/hourly": {
+            "policy": {"fixed_window": {"limit": 20, "window_ms": 1000}},
+            "headers": "x_ratelimit_epoch",
+        },
+        "/flaky": {
+            "policy": "unlimited",
+            "faults": {"fail_every": {"every": 4, "count": 1, "status": 503}},
+        },
+        "/limited": {"policy": {"gcra": {"limit": 20, "period_ms": 1000, "burst": 1}}},
     },
     "default": {"policy": "unlimited"},
 }

@@ -1,7 +1,9 @@
-"""Seeds 000/001: many URLs against an API of 100 requests a minute, without 429s, negative
-sleeps or starvation; a Retry-After pauses that host for every waiting task.
+"""Seed 001: tens of thousands of items against an API of 100 requests a minute. gather()
+bursts into 429s, a semaphore with sleep(60) blocks every task and starves some retries.
+With Headway each request waits its turn in one FIFO queue, paced on the quota the server's
+headers state, and a 429 pauses that host for every waiting task, not for one.
 
-    python examples/seed_pipeline.py http://127.0.0.1:PORT 50
+    python examples/seed_001_pipeline.py http://127.0.0.1:PORT/strict 50
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import headway.httpx
 
 
 async def main(base: str, count: int) -> List[Union[int, Exception]]:
-    limiter = headway.Limiter(concurrency=10, max_wait=600.0)  # quotas learned from headers
+    # Quotas learned from the headers; margin: leave room for the way to a server that
+    # counts strictly on arrival.
+    limiter = headway.Limiter(concurrency=10, max_wait=600.0, margin=True)
     async with httpx.AsyncClient(transport=headway.httpx.Transport(limiter)) as client:
 
         async def fetch(i: int) -> int:
