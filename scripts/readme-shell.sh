@@ -27,7 +27,7 @@ block_after() {
 }
 
 cargo build -q -p headway-mock -p headway-cli
-export PATH="$root/target/debug:$PATH"
+export PATH="${CARGO_TARGET_DIR:-$root/target}/debug:$PATH"
 scratch="$(mktemp -d)"
 mock_pid=""
 cleanup() {

@@ -19,9 +19,9 @@ import headway.httpx
 
 
 async def main(base: str, count: int) -> List[Union[int, Exception]]:
-    # Quotas learned from the headers; margin: leave room for the way to a server that
-    # counts strictly on arrival.
-    limiter = headway.Limiter(concurrency=10, max_wait=600.0, margin=True)
+    # Quotas learned from the headers; each request spaced with a small margin for the way
+    # to a server that counts strictly on arrival.
+    limiter = headway.Limiter(concurrency=10, max_wait=600.0)
     async with httpx.AsyncClient(transport=headway.httpx.Transport(limiter)) as client:
 
         async def fetch(i: int) -> int:

@@ -83,7 +83,7 @@ class Limiter:
         learn: bool = True,
         breaker: bool = True,
         budget: bool = True,
-        margin: bool = False,
+        margin: bool = True,
         retry_non_idempotent: bool = False,
         clock: Optional[Clock] = None,
     ) -> None: ...

@@ -230,7 +230,7 @@ impl Limiter {
             learn: learn.unwrap_or_else(yes),
             breaker: breaker.unwrap_or_else(yes),
             budget: budget.unwrap_or_else(yes),
-            margin: margin.unwrap_or_else(no),
+            margin: margin.unwrap_or_else(yes),
             retry_non_idempotent: retry_non_idempotent.unwrap_or_else(no),
         };
         let mut config = opts.config(py)?;

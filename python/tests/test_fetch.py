@@ -52,7 +52,7 @@ KINDS = ["httpx", "aiohttp"]
 @pytest.mark.parametrize("kind", KINDS)
 async def test_learned_strict_quota(kind: str, mock: Mock) -> None:
     # 40/s burst 1, learned from the headers; the margin absorbs send-to-arrival jitter.
-    limiter = headway.Limiter(margin=True, concurrency=8)
+    limiter = headway.Limiter(concurrency=8)
     async with Client(kind, limiter) as c:
         results = await asyncio.gather(*(c.get(mock.url + "/strict") for _ in range(60)))
     assert [s for s, _ in results] == [200] * 60
