@@ -45,7 +45,7 @@ mod limiter;
 mod store;
 pub mod testing;
 
-pub use fallback::{OnOutage, Share, ShareError};
+pub use fallback::{OnOutage, OnOutageError, Share, ShareError};
 pub use headway_engine::{SharedError, SharedRate, SharedSlot};
 pub use limiter::{SharedAcquireError, SharedLimiter};
 pub use store::{Clock, ConnectError, RedisStore, RedisStoreBuilder, Reservation};
