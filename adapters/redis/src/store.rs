@@ -155,7 +155,14 @@ impl RedisStoreBuilder {
         let (conn, sha) = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| ConnectError::Timeout(timeout))?
-            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+            .map_err(|e| {
+                // The connection's own timeouts are the store's timeout too.
+                if e.is_timeout() {
+                    ConnectError::Timeout(timeout)
+                } else {
+                    ConnectError::Unreachable(e.to_string())
+                }
+            })?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,
