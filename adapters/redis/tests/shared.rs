@@ -269,6 +269,31 @@ async fn a_servers_retry_after_reaches_every_client() {
         a.get(mock.url_for("/2")).await.unwrap().response.status(),
         429
     );
+    // The pause is written to Redis on a task of its own: wait until it is there (a B
+    // that reserved before it landed would not know of it).
+    let mut conn = redis(&server).await;
+    for tries in 0.. {
+        assert!(tries < 5_000, "the pause never reached Redis");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("ra:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut paused = false;
+        for k in keys {
+            let p: Option<f64> = redis::cmd("HGET")
+                .arg(&k)
+                .arg("p")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            paused |= p.is_some_and(|p| p > 0.0);
+        }
+        if paused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     // B has heard nothing from the server itself, yet its request waits out the pause.
     let sent = b.get(mock.url_for("/3")).await.unwrap();
     assert_eq!(sent.response.status(), 200);
