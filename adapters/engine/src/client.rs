@@ -299,7 +299,7 @@ impl<R: Runtime> Client<R> {
             // in the store would go together.
             let mut fresh_turns = 1;
             let (mut permit, shared) = loop {
-                let shared = match self.shared_turn(&key).await {
+                let shared = match self.shared_turn(&key, &handle).await {
                     Ok(turn) => turn,
                     Err(e) => {
                         return self.finish::<T>(last.unwrap_or(Err(e.into())), &call, waited_ns)
@@ -363,7 +363,11 @@ impl<R: Runtime> Client<R> {
     /// The attempt's turn in the shared store, slept until, and the time after which it is
     /// stale (one emission interval of the key's tightest quota past the turn): `None`
     /// without a store or when the key has no configured quota to share.
-    async fn shared_turn(&self, key: &str) -> Result<Option<(SharedSlot, u64)>, SharedError> {
+    async fn shared_turn(
+        &self,
+        key: &str,
+        handle: &Key,
+    ) -> Result<Option<(SharedSlot, u64)>, SharedError> {
         let Some(store) = &self.inner.shared else {
             return Ok(None);
         };
@@ -373,8 +377,13 @@ impl<R: Runtime> Client<R> {
             return Ok(None);
         }
         let max_wait = limiter.key_policy().max_wait_ns;
-        let slot = store.reserve(key, quotas, 1, max_wait).await?;
         let runtime = limiter.runtime();
+        let margin = handle.update(runtime.now_ns(), |m| {
+            (u64::from(m.margin_ns()), Changed::default())
+        });
+        let slot = store
+            .reserve_with_margin(key, quotas, 1, max_wait, margin)
+            .await?;
         let at = runtime.now_ns().saturating_add(slot.wait_ns());
         let spacing = quotas.iter().map(Quota::emission_interval_ns).min();
         runtime.sleep_until(at).await;

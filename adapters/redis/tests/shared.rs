@@ -228,6 +228,54 @@ async fn a_cancelled_acquisition_gives_its_slot_back() {
     assert!(!store.refund("k", &mut old).await.unwrap());
 }
 
+/// A caller's margin for the key (its key machine's adaptive margin, wider after 429s)
+/// spaces the turn after its reservation by that much more than the store's own.
+#[tokio::test]
+async fn a_callers_margin_pushes_the_next_turn_out() {
+    use headway_redis::SharedRate;
+    let server = RedisServer::start().unwrap();
+    let store = store(&server, "margin").await;
+    let conn = redis(&server).await;
+    let q = [Quota::new(1, Duration::from_secs(60)).unwrap()];
+    let pttl = |key: &str| {
+        let key = store.redis_key(key);
+        let mut conn = conn.clone();
+        async move {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    // The store's margin (0.3 ms): the next turn, and the state's life, one interval on.
+    store
+        .reserve_with_margin("narrow", &q, 1, u64::MAX, 0)
+        .await
+        .unwrap()
+        .keep();
+    let narrow = pttl("narrow").await;
+    assert!(narrow > 50_000 && narrow <= 60_001, "{narrow}");
+    // A caller's margin of 30 s: 90 s on (an exaggerated margin, so that seconds lost to a
+    // loaded machine cannot blur the difference).
+    let wide_margin = 30_000_000_000;
+    store
+        .reserve_with_margin("wide", &q, 1, u64::MAX, wide_margin)
+        .await
+        .unwrap()
+        .keep();
+    let wide = pttl("wide").await;
+    assert!(wide > 80_000 && wide <= 90_000, "{wide}");
+    // Without a margin of its own, a reservation through the trait is the store's.
+    SharedRate::reserve(&store, "plain", &q, 1, u64::MAX)
+        .await
+        .unwrap()
+        .keep();
+    let plain = pttl("plain").await;
+    assert!(plain > 50_000 && plain <= 60_001, "{plain}");
+}
+
 #[tokio::test]
 async fn a_pause_seen_by_one_process_holds_every_process() {
     let server = RedisServer::start().unwrap();
