@@ -267,6 +267,17 @@ async fn a_callers_margin_pushes_the_next_turn_out() {
         .keep();
     let wide = pttl("wide").await;
     assert!(wide > 80_000 && wide <= 90_000, "{wide}");
+    // The margin is the key's, not the caller's alone: another process asking for none
+    // after it is spaced by it too (less 1/1024 of it), its turn 90 s away and the next
+    // one 60 s and the margin after that.
+    let other = self::store(&server, "margin").await;
+    let turn = SharedRate::reserve_with_margin(&other, "wide", &q, 1, u64::MAX, 0)
+        .await
+        .unwrap();
+    assert!(turn.wait_ns() > 80_000_000_000, "{turn:?}");
+    turn.keep();
+    let after = pttl("wide").await;
+    assert!(after > 170_000 && after <= 180_000, "{after}");
     // Without a margin of its own, a reservation through the trait is the store's.
     SharedRate::reserve(&store, "plain", &q, 1, u64::MAX)
         .await
