@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: style, API docs (cargo doc with -D warnings), native tests (core,
-# engine, tokio adapter against the mock API, CLI, conformance, and the Rust snippets of
-# README.md and docs/coming-from.md in tests/readme), loom models, no_std builds, README.md's
-# shell quick starts (scripts/readme-shell.sh),
+# engine, tokio adapter against the mock API, CLI, conformance, headway-redis and the CLI
+# against private redis-servers, and the Rust snippets of README.md and docs/coming-from.md
+# in tests/readme), loom models, no_std builds, README.md's shell quick starts
+# (scripts/readme-shell.sh),
 # the Python package (python/test.sh), and the wasm targets (Node, headless Chromium, the
 # npm package's JS API, a real-browser end-to-end run), then every test executable and
 # node:test suite again with the wall clock set to 2028, so that no test can
@@ -56,11 +57,10 @@ cargo clippy --workspace "${native_excludes[@]}" --all-targets -- -D warnings
 step "cargo doc (no broken intra-doc links, every item documented as written)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace "${native_excludes[@]}" --no-deps
 
+# The workspace's tests include headway-redis's and the CLI's against private redis-servers
+# (each test starts its own on a free loopback port; install-deps.sh installs redis-server).
 step "native tests"
 cargo_tests cargo test --workspace "${native_excludes[@]}"
-
-step "shared quotas through a private redis-server (script vs core, processes sharing a quota)"
-cargo_tests cargo test -p headway-redis -p headway-cli --test conformance --test shared --test redis
 
 step "loom models"
 loom_tests=()

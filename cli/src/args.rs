@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use headway_core::duration::parse_duration;
+use headway_redis::OnOutage;
 use headway_tokio::Quota;
 
 /// The whole command line.
@@ -62,7 +63,10 @@ Examples:
   headway fetch -j 4 --rate 10/s -i urls.txt -o out.jsonl --resume
                                             # carry on where an interrupted run stopped
   headway fetch --rate 100/min --redis redis://10.0.0.5:6379 --input part1.txt
-                                            # one 100/min across every such process";
+                                            # one 100/min across every such process
+  headway fetch --rate 100/min --redis redis://10.0.0.5:6379 --redis-fallback share:3 -i part1.txt
+                                            # one of 3 such processes: 100/min / 3 each
+                                            # while Redis is away, shared again once back";
 
 /// Flags of `headway fetch`.
 #[derive(Debug, Args)]
@@ -126,6 +130,22 @@ pub struct FetchArgs {
         default_value = "headway"
     )]
     pub namespace: String,
+    /// What happens to requests while --redis cannot be reached mid-run: "fail" (they fail
+    /// with an error line, nothing is sent, the rate is never exceeded), "share:N" (this
+    /// process goes on alone at the rate divided by N, for N processes sharing it, until
+    /// Redis answers again) or "share:A/B" (A/B of the rate). A Redis unreachable at start
+    /// always stops the run (exit status 1). (needs --redis)
+    #[arg(
+        long,
+        value_name = "fail|share:N",
+        requires = "redis",
+        default_value = "fail"
+    )]
+    pub redis_fallback: OnOutage,
+    /// The longest one Redis call may take before it counts as Redis lost (needs --redis)
+    #[arg(long, value_name = "DURATION", requires = "redis", default_value = "1s",
+          value_parser = parse_positive_duration)]
+    pub redis_timeout: Duration,
 }
 
 /// Flags of `headway demo`.
@@ -185,6 +205,14 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}"))
 }
 
+/// A [`parse_duration_arg`] that is not zero.
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration_arg(s)? {
+        d if d.is_zero() => Err("must be longer than 0".to_string()),
+        d => Ok(d),
+    }
+}
+
 /// The quota string handed to the client: `rate`, with ` burst N` appended when given.
 pub fn quota_string(rate: &str, burst: Option<u32>) -> Result<String, String> {
     let Some(burst) = burst else {
@@ -231,5 +259,44 @@ mod tests {
         );
         assert!(quota_string("100/min burst 2", Some(10)).is_err());
         assert_eq!(quota_string("10/s", None).as_deref(), Ok("10/s"));
+        assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_positive_duration("0").is_err());
+    }
+
+    #[test]
+    fn redis_flags() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["headway", "fetch", "--rate", "10/s"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Fetch(args) => (args.redis_fallback, args.redis_timeout),
+                Command::Demo(_) => unreachable!("parsed fetch"),
+            })
+        };
+        let redis = ["--redis", "redis://127.0.0.1:6379"];
+        assert_eq!(
+            parse(&redis).unwrap(),
+            (OnOutage::Fail, Duration::from_secs(1))
+        );
+        let quarter = [&redis[..], &["--redis-fallback", "share:4"]].concat();
+        assert_eq!(
+            parse(&quarter).unwrap().0,
+            OnOutage::Local(headway_redis::Share::one_of(4).unwrap())
+        );
+        for bad in [
+            &["--redis-fallback", "share:0"][..],
+            &["--redis-fallback", "local"],
+            &["--redis-timeout", "0"],
+        ] {
+            let err = parse(&[&redis[..], bad].concat()).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+        }
+        // Without --redis they mean nothing: a usage error, not silently ignored.
+        let err = parse(&["--redis-fallback", "share:4"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 }

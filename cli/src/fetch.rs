@@ -283,6 +283,8 @@ async fn run(
     if let Some(url) = &args.redis {
         let store = headway_redis::RedisStore::builder(url)
             .namespace(&args.namespace)
+            .on_outage(args.redis_fallback)
+            .timeout(args.redis_timeout)
             .connect()
             .await
             .map_err(|e| CliError::runtime(format!("--redis {url}: {e}")))?;

@@ -303,7 +303,7 @@ impl<R: Runtime> Client<R> {
         loop {
             let replay = request.try_clone();
             let before = runtime.now_ns();
-            let mut permit = match self.admit(&key).await {
+            let mut permit = match self.admit(&key, &handle).await {
                 Ok(permit) => permit,
                 Err(e) => return self.finish::<T>(last.unwrap_or(Err(e)), &call, waited_ns),
             };
@@ -352,10 +352,10 @@ impl<R: Runtime> Client<R> {
     /// the local turn came too late for (a pause heard here, the in-flight caps) is given
     /// back too and reserved once more: sent late, turns that were spaced in the store would
     /// go together.
-    async fn admit<E>(&self, key: &str) -> Result<Permit, ClientError<E>> {
+    async fn admit<E>(&self, key: &str, handle: &Key) -> Result<Permit, ClientError<E>> {
         let mut fresh_turns = 1;
         loop {
-            let shared = self.shared_turn(key).await?;
+            let shared = self.shared_turn(key, handle).await?;
             let permit = self.inner.limiter.acquire(key).await?;
             match shared {
                 Some((slot, stale_at))
@@ -378,7 +378,11 @@ impl<R: Runtime> Client<R> {
     /// The attempt's turn in the shared store, slept until, and the time after which it is
     /// stale (one emission interval of the key's tightest quota past the turn): `None`
     /// without a store or when the key has no configured quota to share.
-    async fn shared_turn(&self, key: &str) -> Result<Option<(SharedSlot, u64)>, SharedError> {
+    async fn shared_turn(
+        &self,
+        key: &str,
+        handle: &Key,
+    ) -> Result<Option<(SharedSlot, u64)>, SharedError> {
         let Some(store) = &self.inner.shared else {
             return Ok(None);
         };
@@ -388,8 +392,13 @@ impl<R: Runtime> Client<R> {
             return Ok(None);
         }
         let max_wait = limiter.key_policy().max_wait_ns;
-        let slot = store.reserve(key, quotas, 1, max_wait).await?;
         let runtime = limiter.runtime();
+        let margin = handle.update(runtime.now_ns(), |m| {
+            (u64::from(m.margin_ns()), Changed::default())
+        });
+        let slot = store
+            .reserve_with_margin(key, quotas, 1, max_wait, margin)
+            .await?;
         let at = runtime.now_ns().saturating_add(slot.wait_ns());
         let spacing = quotas.iter().map(Quota::emission_interval_ns).min();
         runtime.sleep_until(at).await;

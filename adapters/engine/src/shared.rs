@@ -25,6 +25,24 @@ pub trait SharedRate: fmt::Debug + Send + Sync + 'static {
     /// reserves nothing.
     fn reserve(&self, key: &str, quotas: &[Quota], n: u32, max_wait_ns: u64) -> Reserving;
 
+    /// [`SharedRate::reserve`] with this process's safety margin for the key, `margin_ns`
+    /// (its key machine's adaptive margin, which widens on a 429 and narrows after runs of
+    /// successes: [`headway_core::key::MarginPolicy`]). A store that spaces a reservation
+    /// that leaves a tier nothing to spare by a margin, as the key machine does, takes the
+    /// larger of its own and this one, so that the processes whose sends come late push the
+    /// turns after theirs out. By default the margin is not used.
+    fn reserve_with_margin(
+        &self,
+        key: &str,
+        quotas: &[Quota],
+        n: u32,
+        max_wait_ns: u64,
+        margin_ns: u64,
+    ) -> Reserving {
+        let _ = margin_ns;
+        self.reserve(key, quotas, n, max_wait_ns)
+    }
+
     /// Nothing on `key` may go, in any process, for `for_ns` from now (a server's pause).
     /// Best effort: it returns at once, and a store that cannot be reached loses it.
     fn pause(&self, key: &str, for_ns: u64);

@@ -136,6 +136,85 @@ pub enum OnOutage {
     Local(Share),
 }
 
+/// Why an [`OnOutage`] could not be read from text: it must be `fail`, `share:N` (one of
+/// `N` equal parts) or `share:A/B`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnOutageError {
+    /// Neither `fail` nor `share:...`.
+    Unknown(String),
+    /// `share:` followed by no valid share.
+    Share(ShareError),
+}
+
+impl fmt::Display for OnOutageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OnOutageError::Unknown(s) => write!(
+                f,
+                "unknown outage behaviour {s:?}: expected fail, share:N (a quota / N each) \
+                 or share:A/B"
+            ),
+            OnOutageError::Share(e) => write!(f, "share: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for OnOutageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OnOutageError::Unknown(_) => None,
+            OnOutageError::Share(e) => Some(e),
+        }
+    }
+}
+
+impl FromStr for OnOutage {
+    type Err = OnOutageError;
+
+    /// `fail` is [`OnOutage::Fail`]; `share:N` is [`OnOutage::Local`] at one of `N` equal
+    /// parts (`share:4` is a quarter each, for four processes) and `share:A/B` at `A/B`.
+    ///
+    /// ```
+    /// use headway_redis::{OnOutage, Share};
+    ///
+    /// assert_eq!("fail".parse(), Ok(OnOutage::Fail));
+    /// assert_eq!("share:4".parse(), Ok(OnOutage::Local(Share::one_of(4).unwrap())));
+    /// assert_eq!("share:2/3".parse(), Ok(OnOutage::Local(Share::new(2, 3).unwrap())));
+    /// assert!("share:0".parse::<OnOutage>().is_err());
+    /// assert!("local".parse::<OnOutage>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<OnOutage, OnOutageError> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("fail") {
+            return Ok(OnOutage::Fail);
+        }
+        let Some(share) = t.strip_prefix("share:") else {
+            return Err(OnOutageError::Unknown(s.to_string()));
+        };
+        let share = share.trim();
+        let parsed = if share.contains('/') {
+            share.parse()
+        } else {
+            share
+                .parse()
+                .ok()
+                .and_then(Share::one_of)
+                .ok_or_else(|| ShareError(share.to_string()))
+        };
+        parsed.map(OnOutage::Local).map_err(OnOutageError::Share)
+    }
+}
+
+impl fmt::Display for OnOutage {
+    /// The text [`OnOutage::from_str`] reads: `fail` or `share:A/B`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OnOutage::Fail => f.write_str("fail"),
+            OnOutage::Local(share) => write!(f, "share:{share}"),
+        }
+    }
+}
+
 /// The local limiter of a store with [`OnOutage::Local`], and whether Redis is lost.
 pub(crate) struct Fallback {
     share: Share,
@@ -273,6 +352,26 @@ mod tests {
             Share::one_of(4).unwrap().of(huge),
             Err(QuotaError::Overflow)
         );
+    }
+
+    #[test]
+    fn outage_behaviours_parse_and_print() {
+        let quarter = OnOutage::Local(Share::one_of(4).unwrap());
+        assert_eq!("share:4".parse(), Ok(quarter));
+        assert_eq!(" share: 1/4 ".parse(), Ok(quarter));
+        assert_eq!("FAIL".parse(), Ok(OnOutage::Fail));
+        for behaviour in [OnOutage::Fail, quarter] {
+            assert_eq!(behaviour.to_string().parse(), Ok(behaviour));
+        }
+        assert!(matches!(
+            "local".parse::<OnOutage>(),
+            Err(OnOutageError::Unknown(_))
+        ));
+        for bad in ["share:", "share:0", "share:-1", "share:5/4", "share:x"] {
+            let err = bad.parse::<OnOutage>().unwrap_err();
+            assert!(matches!(err, OnOutageError::Share(_)), "{bad}: {err}");
+            assert!(std::error::Error::source(&err).is_some());
+        }
     }
 
     #[test]

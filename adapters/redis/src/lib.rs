@@ -10,7 +10,9 @@
 //! - One clock: Redis's `TIME` by default, so processes whose clocks disagree still agree on
 //!   the schedule ([`Clock`]).
 //! - Shared feedback: a pause a server asks of one process (`Retry-After`, an exhausted
-//!   window) is written to the key's state, and every reservation on the key waits it out.
+//!   window) is written to the key's state, and every reservation on the key waits it out;
+//!   so is the key's safety margin (the largest any process's key machine asked for, which
+//!   widens on a 429), which spaces every process's turns.
 //! - Bounded memory: a key's state expires as soon as it carries no information; all of a
 //!   key's state is one Redis hash under a `{...}` hash tag, so Redis Cluster works.
 //! - A namespace, so that two applications sharing a Redis do not share quotas by accident.
@@ -45,7 +47,7 @@ mod limiter;
 mod store;
 pub mod testing;
 
-pub use fallback::{OnOutage, Share, ShareError};
+pub use fallback::{OnOutage, OnOutageError, Share, ShareError};
 pub use headway_engine::{SharedError, SharedRate, SharedSlot};
 pub use limiter::{SharedAcquireError, SharedLimiter};
 pub use store::{Clock, ConnectError, RedisStore, RedisStoreBuilder, Reservation};

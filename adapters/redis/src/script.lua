@@ -3,10 +3,13 @@
 -- machine's safety margin, on one Redis hash.
 --
 -- KEYS[1]  the key's hash: field o = the timeline's origin (unix seconds), t1..t8 = each
---          tier's theoretical arrival time, p = the pause's end; both in nanoseconds after o.
+--          tier's theoretical arrival time, p = the pause's end; both in nanoseconds after o;
+--          m = the margin: the largest any reservation asked for, an 1/1024 less each
+--          reservation since (so that one process whose sends come late widens every
+--          process's spacing, and it narrows again once none asks for it).
 -- ARGV[1]  the operation: "reserve", "peek", "refund" or "pause"
 -- ARGV[2], ARGV[3]  the clock: unix seconds and nanoseconds, or "" and "" for Redis's TIME
--- reserve/peek: ARGV[4] n, ARGV[5] the longest wait accepted (ns), ARGV[6] the margin (ns),
+-- reserve/peek: ARGV[4] n, ARGV[5] the longest wait accepted (ns), ARGV[6] the caller's margin (ns),
 --          ARGV[7] the number of tiers, then each tier's emission interval and tolerance (ns).
 --          Returns {0, wait, o, prev1, next1, ...} when reserved (peek writes nothing), or
 --          {1, wait} when the wait exceeds the longest accepted (nothing written).
@@ -39,11 +42,12 @@ else
 end
 
 local REBASE_NS = 1125899906842624 -- 2^50 ns, about 13 days
-local state = redis.call('HMGET', key, 'o', 't1', 't2', 't3', 't4', 't5', 't6', 't7', 't8', 'p')
+local state = redis.call('HMGET', key, 'o', 't1', 't2', 't3', 't4', 't5', 't6', 't7', 't8', 'p', 'm')
 local o = tonumber(state[1])
 local fresh = o == nil
 local tats = {}
 local pause = 0
+local shared_margin = 0
 -- The tiers the hash holds: those of the latest reservation.
 local held = 0
 if fresh then
@@ -55,6 +59,7 @@ else
     if state[i + 1] then held = i end
   end
   pause = tonumber(state[10]) or 0
+  shared_margin = tonumber(state[11]) or 0
 end
 local now = (sec - o) * 1000000000 + nsec
 if now > REBASE_NS then
@@ -72,7 +77,7 @@ end
 -- nothing left in it.
 local function store(count)
   local last = pause
-  local fields = {'o', o, 'p', pause}
+  local fields = {'o', o, 'p', pause, 'm', shared_margin}
   for i = 1, count do
     last = math.max(last, tats[i])
     fields[#fields + 1] = 't' .. i
@@ -95,7 +100,9 @@ end
 if op == 'reserve' or op == 'peek' then
   local n = tonumber(ARGV[4])
   local max_wait = tonumber(ARGV[5])
-  local margin = tonumber(ARGV[6])
+  local asked = tonumber(ARGV[6])
+  local margin = math.max(asked, shared_margin)
+  shared_margin = math.max(asked, shared_margin - math.floor(shared_margin / 1024))
   local count = tonumber(ARGV[7])
   -- The earliest time every tier conforms: Tiers::plan.
   local ready = math.max(now, pause)

@@ -155,7 +155,14 @@ impl RedisStoreBuilder {
         let (conn, sha) = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| ConnectError::Timeout(timeout))?
-            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+            .map_err(|e| {
+                // The connection's own timeouts are the store's timeout too.
+                if e.is_timeout() {
+                    ConnectError::Timeout(timeout)
+                } else {
+                    ConnectError::Unreachable(e.to_string())
+                }
+            })?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,
@@ -281,7 +288,8 @@ impl RedisStore {
         n: u32,
         max_wait_ns: u64,
     ) -> Result<Reservation, SharedError> {
-        self.reserve_on(key, quotas, n, max_wait_ns, Now::Clock, true)
+        let margin = self.inner.margin_ns;
+        self.reserve_on(key, quotas, n, max_wait_ns, Now::Clock, true, margin)
             .await
     }
 
@@ -296,7 +304,8 @@ impl RedisStore {
         unix_ns: u64,
     ) -> Result<Reservation, SharedError> {
         let now = Now::UnixNanos(unix_ns);
-        self.reserve_on(key, quotas, n, max_wait_ns, now, true)
+        let margin = self.inner.margin_ns;
+        self.reserve_on(key, quotas, n, max_wait_ns, now, true, margin)
             .await
     }
 
@@ -310,11 +319,14 @@ impl RedisStore {
         unix_ns: u64,
     ) -> Result<u64, SharedError> {
         let now = Now::UnixNanos(unix_ns);
-        self.reserve_on(key, quotas, n, u64::MAX, now, false)
+        let margin = self.inner.margin_ns;
+        self.reserve_on(key, quotas, n, u64::MAX, now, false, margin)
             .await
             .map(|r| r.wait_ns)
     }
 
+    /// The script's reserve (or peek, without `commit`), spacing by `margin_ns`.
+    #[allow(clippy::too_many_arguments)]
     async fn reserve_on(
         &self,
         key: &str,
@@ -323,10 +335,11 @@ impl RedisStore {
         max_wait_ns: u64,
         now: Now,
         commit: bool,
+        margin_ns: u64,
     ) -> Result<Reservation, SharedError> {
         check(quotas, n)?;
         let mut cmd = self.call(if commit { "reserve" } else { "peek" }, key, now);
-        cmd.arg(n).arg(max_wait_ns).arg(self.inner.margin_ns);
+        cmd.arg(n).arg(max_wait_ns).arg(margin_ns);
         cmd.arg(quotas.len());
         for q in quotas {
             cmd.arg(q.emission_interval_ns()).arg(q.tolerance_ns());
@@ -522,25 +535,40 @@ async fn probe(store: Weak<Inner>, every: Duration) {
 
 impl SharedRate for RedisStore {
     fn reserve(&self, key: &str, quotas: &[Quota], n: u32, max_wait_ns: u64) -> Reserving {
+        self.reserve_with_margin(key, quotas, n, max_wait_ns, 0)
+    }
+
+    /// Reserves with the larger of the store's margin ([`RedisStoreBuilder::margin`]) and
+    /// `margin_ns`, the caller's for the key.
+    fn reserve_with_margin(
+        &self,
+        key: &str,
+        quotas: &[Quota],
+        n: u32,
+        max_wait_ns: u64,
+        margin_ns: u64,
+    ) -> Reserving {
         let (store, key, quotas) = (self.clone(), key.to_string(), quotas.to_vec());
+        let margin = self.inner.margin_ns.max(margin_ns).min(MAX_SPAN_NS);
         Box::pin(async move {
             let fallback = store.inner.fallback.as_ref();
             if let Some(fallback) = fallback.filter(|f| f.is_down()) {
                 check(&quotas, n)?;
                 return fallback.reserve(&key, &quotas, n, max_wait_ns);
             }
-            let mut reservation =
-                match RedisStore::reserve(&store, &key, &quotas, n, max_wait_ns).await {
-                    Ok(r) => r,
-                    Err(e @ SharedError::Unavailable(_)) => match fallback {
-                        Some(fallback) => {
-                            store.lost(fallback, &e);
-                            return fallback.reserve(&key, &quotas, n, max_wait_ns);
-                        }
-                        None => return Err(e),
-                    },
-                    Err(e) => return Err(e),
-                };
+            let reserving =
+                store.reserve_on(&key, &quotas, n, max_wait_ns, Now::Clock, true, margin);
+            let mut reservation = match reserving.await {
+                Ok(r) => r,
+                Err(e @ SharedError::Unavailable(_)) => match fallback {
+                    Some(fallback) => {
+                        store.lost(fallback, &e);
+                        return fallback.reserve(&key, &quotas, n, max_wait_ns);
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            };
             let wait_ns = reservation.wait_ns;
             Ok(SharedSlot::new(wait_ns, move || {
                 spawn(async move {

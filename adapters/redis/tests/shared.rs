@@ -3,6 +3,12 @@
 //!
 //! These run on real time: Redis's `TIME` is the shared clock, which tokio's paused clock
 //! cannot move. Nothing here asserts on elapsed time; the mock's own counts are the oracle.
+//! Waits and pauses are checked against intervals of a minute, so that seconds lost to a
+//! loaded machine between two calls leave the assertions true, and every Redis call may take
+//! [`CALL_TIMEOUT`]: a slow answer is not a lost Redis (a stopped server refuses at once).
+
+/// The longest one Redis call may take in these tests.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +21,7 @@ use headway_redis::{Clock, ConnectError, RedisStore, SharedError, SharedLimiter}
 async fn store(server: &RedisServer, namespace: &str) -> RedisStore {
     RedisStore::builder(&server.url())
         .namespace(namespace)
+        .timeout(CALL_TIMEOUT)
         .connect()
         .await
         .unwrap()
@@ -115,14 +122,14 @@ async fn one_reservation_per_request_in_one_round_trip() {
 async fn a_reserved_turn_comes_after_the_earlier_ones_of_every_process() {
     let server = RedisServer::start().unwrap();
     let (a, b) = (store(&server, "order").await, store(&server, "order").await);
-    let q = [Quota::new(1, Duration::from_secs(10)).unwrap()];
+    let q = [Quota::new(1, Duration::from_secs(60)).unwrap()];
     assert_eq!(a.reserve("k", &q, 1, u64::MAX).await.unwrap().wait_ns(), 0);
     // B's turn is A's plus one interval and the margin, measured on Redis's clock.
     let wait = b.reserve("k", &q, 1, u64::MAX).await.unwrap().wait_ns();
-    assert!(wait > 9_000_000_000 && wait <= 10_000_300_000, "{wait}");
+    assert!(wait > 50_000_000_000 && wait <= 60_000_300_000, "{wait}");
     // Too long a wait is refused and reserves nothing.
     let refused = a.reserve("k", &q, 1, 1_000_000_000).await.unwrap_err();
-    assert!(matches!(refused, SharedError::WaitTooLong { wait_ns } if wait_ns > 19_000_000_000));
+    assert!(matches!(refused, SharedError::WaitTooLong { wait_ns } if wait_ns > 110_000_000_000));
     assert!(matches!(
         a.reserve("k", &q, 2, u64::MAX).await,
         Err(SharedError::Impossible(_))
@@ -136,6 +143,7 @@ async fn skewed_caller_clocks_cost_slots_and_redis_time_does_not() {
     let caller = RedisStore::builder(&server.url())
         .namespace("skew")
         .clock(Clock::Caller)
+        .timeout(CALL_TIMEOUT)
         .connect()
         .await
         .unwrap();
@@ -220,14 +228,73 @@ async fn a_cancelled_acquisition_gives_its_slot_back() {
     assert!(!store.refund("k", &mut old).await.unwrap());
 }
 
+/// A caller's margin for the key (its key machine's adaptive margin, wider after 429s)
+/// spaces the turn after its reservation by that much more than the store's own.
+#[tokio::test]
+async fn a_callers_margin_pushes_the_next_turn_out() {
+    use headway_redis::SharedRate;
+    let server = RedisServer::start().unwrap();
+    let store = store(&server, "margin").await;
+    let conn = redis(&server).await;
+    let q = [Quota::new(1, Duration::from_secs(60)).unwrap()];
+    let pttl = |key: &str| {
+        let key = store.redis_key(key);
+        let mut conn = conn.clone();
+        async move {
+            let ms: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    // The store's margin (0.3 ms): the next turn, and the state's life, one interval on.
+    store
+        .reserve_with_margin("narrow", &q, 1, u64::MAX, 0)
+        .await
+        .unwrap()
+        .keep();
+    let narrow = pttl("narrow").await;
+    assert!(narrow > 50_000 && narrow <= 60_001, "{narrow}");
+    // A caller's margin of 30 s: 90 s on (an exaggerated margin, so that seconds lost to a
+    // loaded machine cannot blur the difference).
+    let wide_margin = 30_000_000_000;
+    store
+        .reserve_with_margin("wide", &q, 1, u64::MAX, wide_margin)
+        .await
+        .unwrap()
+        .keep();
+    let wide = pttl("wide").await;
+    assert!(wide > 80_000 && wide <= 90_000, "{wide}");
+    // The margin is the key's, not the caller's alone: another process asking for none
+    // after it is spaced by it too (less 1/1024 of it), its turn 90 s away and the next
+    // one 60 s and the margin after that.
+    let other = self::store(&server, "margin").await;
+    let turn = SharedRate::reserve_with_margin(&other, "wide", &q, 1, u64::MAX, 0)
+        .await
+        .unwrap();
+    assert!(turn.wait_ns() > 80_000_000_000, "{turn:?}");
+    turn.keep();
+    let after = pttl("wide").await;
+    assert!(after > 170_000 && after <= 180_000, "{after}");
+    // Without a margin of its own, a reservation through the trait is the store's.
+    SharedRate::reserve(&store, "plain", &q, 1, u64::MAX)
+        .await
+        .unwrap()
+        .keep();
+    let plain = pttl("plain").await;
+    assert!(plain > 50_000 && plain <= 60_001, "{plain}");
+}
+
 #[tokio::test]
 async fn a_pause_seen_by_one_process_holds_every_process() {
     let server = RedisServer::start().unwrap();
     let (a, b) = (store(&server, "pause").await, store(&server, "pause").await);
     let q = [Quota::per_second(100).unwrap()];
-    a.pause("k", 3_000_000_000).await.unwrap();
+    a.pause("k", 60_000_000_000).await.unwrap();
     let wait = b.reserve("k", &q, 1, u64::MAX).await.unwrap().wait_ns();
-    assert!(wait > 2_000_000_000 && wait <= 3_000_000_000, "{wait}");
+    assert!(wait > 50_000_000_000 && wait <= 60_000_000_000, "{wait}");
     // Other keys are not paused.
     assert_eq!(b.reserve("other", &q, 1, 0).await.unwrap().wait_ns(), 0);
 }
@@ -261,6 +328,31 @@ async fn a_servers_retry_after_reaches_every_client() {
         a.get(mock.url_for("/2")).await.unwrap().response.status(),
         429
     );
+    // The pause is written to Redis on a task of its own: wait until it is there (a B
+    // that reserved before it landed would not know of it).
+    let mut conn = redis(&server).await;
+    for tries in 0.. {
+        assert!(tries < 5_000, "the pause never reached Redis");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("ra:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let mut paused = false;
+        for k in keys {
+            let p: Option<f64> = redis::cmd("HGET")
+                .arg(&k)
+                .arg("p")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            paused |= p.is_some_and(|p| p > 0.0);
+        }
+        if paused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     // B has heard nothing from the server itself, yet its request waits out the pause.
     let sent = b.get(mock.url_for("/3")).await.unwrap();
     assert_eq!(sent.response.status(), 200);
@@ -274,14 +366,15 @@ async fn state_expires_once_it_carries_nothing() {
     let store = store(&server, "expiry").await;
     let mut conn = redis(&server).await;
     let key = store.redis_key("k");
-    let q = [Quota::per_second(10).unwrap()];
+    let q = [Quota::new(1, Duration::from_secs(60)).unwrap()];
     let mut r = store.reserve("k", &q, 1, u64::MAX).await.unwrap();
+    // It lives until the quota is free again: one interval and the margin.
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(ttl > 0 && ttl <= 101, "{ttl}");
+    assert!(ttl > 50_000 && ttl <= 60_001, "{ttl}");
     // Given back, the only reservation leaves nothing: the state is gone at once.
     assert!(store.refund("k", &mut r).await.unwrap());
     let exists: i64 = redis::cmd("EXISTS")
@@ -291,13 +384,13 @@ async fn state_expires_once_it_carries_nothing() {
         .unwrap();
     assert_eq!(exists, 0);
     // A pause lives as long as the pause.
-    store.pause("k", 2_000_000_000).await.unwrap();
+    store.pause("k", 60_000_000_000).await.unwrap();
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(ttl > 1_000 && ttl <= 2_000, "{ttl}");
+    assert!(ttl > 50_000 && ttl <= 60_000, "{ttl}");
     // Every key written has an expiry.
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
@@ -330,7 +423,7 @@ async fn redis_down_is_a_typed_error_within_the_timeout() {
     let mut server = RedisServer::start().unwrap();
     let port = server.port();
     let store = RedisStore::builder(&server.url())
-        .timeout(Duration::from_millis(300))
+        .timeout(CALL_TIMEOUT)
         .connect()
         .await
         .unwrap();
@@ -341,17 +434,24 @@ async fn redis_down_is_a_typed_error_within_the_timeout() {
     assert!(matches!(lost, SharedError::Unavailable(_)), "{lost:?}");
     // Unreachable at start: a typed error, not a hang.
     let refused = RedisStore::builder(&format!("redis://127.0.0.1:{port}"))
-        .timeout(Duration::from_millis(300))
+        .timeout(CALL_TIMEOUT)
         .connect()
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            refused,
-            ConnectError::Unreachable(_) | ConnectError::Timeout(_)
-        ),
+        matches!(refused, ConnectError::Unreachable(_)),
         "{refused:?}"
     );
+    // A peer that takes the connection and never answers: the timeout's own typed error
+    // (a loaded machine can only make it come later, never sooner).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("redis://{}", silent.local_addr().unwrap());
+    let hung = RedisStore::builder(&silent_url)
+        .timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(hung, ConnectError::Timeout(Duration::from_millis(300)));
     // Back (empty, without the script): the store reconnects and loads the script again.
     server.restart().unwrap();
     let mut back = None;
