@@ -29,7 +29,5 @@ pub trait Runtime: Clone + 'static {
     /// Told of each [`Event`] as the request loop decides it (a server's pause, learned
     /// quotas, a retry), on the task that decided it. Default: nothing. It must not block;
     /// the engine holds no lock while calling it.
-    fn event(&self, event: &Event<'_>) {
-        let _ = event;
-    }
+    fn event(&self, _event: &Event<'_>) {}
 }

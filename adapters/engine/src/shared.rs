@@ -14,7 +14,7 @@ use std::pin::Pin;
 
 use headway_core::{Impossible, Quota};
 
-/// What [`SharedRate::reserve`] returns.
+/// What [`SharedRate::reserve_with_margin`] returns.
 pub type Reserving = Pin<Box<dyn Future<Output = Result<SharedSlot, SharedError>> + Send>>;
 
 /// A rate shared by several processes: reservations, and a pause every process obeys.
@@ -23,14 +23,12 @@ pub trait SharedRate: fmt::Debug + Send + Sync + 'static {
     /// all of them allow, and says how long from the answer's arrival the request must wait.
     /// A turn more than `max_wait_ns` away is refused ([`SharedError::WaitTooLong`]) and
     /// reserves nothing.
-    fn reserve(&self, key: &str, quotas: &[Quota], n: u32, max_wait_ns: u64) -> Reserving;
-
-    /// [`SharedRate::reserve`] with this process's safety margin for the key, `margin_ns`
-    /// (its key machine's adaptive margin, which widens on a 429 and narrows after runs of
-    /// successes: [`headway_core::key::MarginPolicy`]). A store that spaces a reservation
-    /// that leaves a tier nothing to spare by a margin, as the key machine does, takes the
-    /// larger of its own and this one, so that the processes whose sends come late push the
-    /// turns after theirs out. By default the margin is not used.
+    ///
+    /// `margin_ns` is this process's safety margin for the key (its key machine's adaptive
+    /// margin, which widens on a 429 and narrows after runs of successes:
+    /// [`headway_core::key::MarginPolicy`]). A reservation that leaves a tier nothing to
+    /// spare is spaced from the next by the larger of the store's margin and this one, so
+    /// that the processes whose sends come late push the turns after theirs out.
     fn reserve_with_margin(
         &self,
         key: &str,
@@ -38,9 +36,11 @@ pub trait SharedRate: fmt::Debug + Send + Sync + 'static {
         n: u32,
         max_wait_ns: u64,
         margin_ns: u64,
-    ) -> Reserving {
-        let _ = margin_ns;
-        self.reserve(key, quotas, n, max_wait_ns)
+    ) -> Reserving;
+
+    /// [`SharedRate::reserve_with_margin`] with no margin of this process's own.
+    fn reserve(&self, key: &str, quotas: &[Quota], n: u32, max_wait_ns: u64) -> Reserving {
+        self.reserve_with_margin(key, quotas, n, max_wait_ns, 0)
     }
 
     /// Nothing on `key` may go, in any process, for `for_ns` from now (a server's pause).

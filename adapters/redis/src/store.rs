@@ -534,10 +534,6 @@ async fn probe(store: Weak<Inner>, every: Duration) {
 }
 
 impl SharedRate for RedisStore {
-    fn reserve(&self, key: &str, quotas: &[Quota], n: u32, max_wait_ns: u64) -> Reserving {
-        self.reserve_with_margin(key, quotas, n, max_wait_ns, 0)
-    }
-
     /// Reserves with the larger of the store's margin ([`RedisStoreBuilder::margin`]) and
     /// `margin_ns`, the caller's for the key.
     fn reserve_with_margin(
