@@ -327,15 +327,7 @@ impl<R: Runtime> Client<R> {
             let Some(replay) = replay else {
                 unreachable!("the call machine retries only a replayable request");
             };
-            Counters::bump(&inner.counters.retries);
-            tracing::debug!(key = %key, attempt = call.attempts(), delay_ms = after_ns / 1_000_000, "retrying");
-            runtime.event(&Event::Retry {
-                key: &key,
-                attempt: call.attempts(),
-                status: outcome.as_ref().ok().map(Response::status),
-                delay: Duration::from_nanos(after_ns),
-                paused,
-            });
+            self.retrying::<T>(&key, &call, &outcome, after_ns, paused);
             last = Some(outcome);
             if !paused {
                 // No server hint: back off outside the queue. With a hint, the key itself is
@@ -345,6 +337,26 @@ impl<R: Runtime> Client<R> {
             }
             request = replay;
         }
+    }
+
+    /// Counts, logs and reports the retry the call machine decided after `outcome`.
+    fn retrying<T: Transport>(
+        &self,
+        key: &str,
+        call: &Call,
+        outcome: &Outcome<T>,
+        after_ns: u64,
+        paused: bool,
+    ) {
+        Counters::bump(&self.inner.counters.retries);
+        tracing::debug!(key = %key, attempt = call.attempts(), delay_ms = after_ns / 1_000_000, "retrying");
+        self.inner.limiter.runtime().event(&Event::Retry {
+            key,
+            attempt: call.attempts(),
+            status: outcome.as_ref().ok().map(Response::status),
+            delay: Duration::from_nanos(after_ns),
+            paused,
+        });
     }
 
     /// One attempt's turn: in the shared store first (when there is one), then the local
