@@ -101,15 +101,15 @@ fn short_name(name: &str) -> String {
 pub fn check_bounds(i: &Interpretation, status: u16, max_wait_ns: u64) {
     let f = &i.feedback;
     assert_eq!(i.status, status);
-    assert!(f.pause_ns.map_or(true, |p| p <= max_wait_ns), "{i:?}");
-    assert!(f.retry_after_ns.map_or(true, |p| p <= max_wait_ns), "{i:?}");
+    assert!(f.pause_ns.is_none_or(|p| p <= max_wait_ns), "{i:?}");
+    assert!(f.retry_after_ns.is_none_or(|p| p <= max_wait_ns), "{i:?}");
     assert!(f.policies.len() <= MAX_TIERS);
     assert_eq!(f.policies.iter().count(), f.policies.len());
     match i.verdict {
         Verdict::Done => assert!(RetryReason::of(status).is_none(), "{i:?}"),
         Verdict::Retry { after_ns, reason } => {
             assert_eq!(RetryReason::of(status), Some(reason));
-            assert!(after_ns.map_or(true, |a| a <= max_wait_ns), "{i:?}");
+            assert!(after_ns.is_none_or(|a| a <= max_wait_ns), "{i:?}");
         }
         Verdict::TooLong { wait_ns } => {
             assert!(RetryReason::of(status).is_some(), "{i:?}");
