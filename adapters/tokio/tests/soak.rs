@@ -1,6 +1,6 @@
 //! A chaos soak, short variant: requests over many keys against the real mock API with
 //! faults mixed in (5xx bursts, some with `Retry-After`, connection resets, slow answers,
-//! a `Date` an hour off), and one caller in ten cancelling at a random moment. It checks
+//! a `Date` an hour off, six header dialects and three `Retry-After` styles in turn), and one caller in ten cancelling at a random moment. It checks
 //! that every item yields exactly one result (its task ends once, with no panic), that no
 //! key's server ever answered 429 for its quota (the client never sent more than the quota
 //! allowed), and that nothing is left behind: no waiter queued, no request in flight on any
@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use headway_mock::{Faults, MockConfig, MockServer, Route};
+use headway_mock::{Faults, HeaderStyle, MockConfig, MockServer, RetryAfterStyle, Route};
 use headway_tokio::{Client, ClientError, KeyBy, Timer};
 
 /// Requests and keys, from the environment or the short default.
@@ -42,6 +42,24 @@ fn faults(k: usize) -> Faults {
         _ => Faults::new().fail_every(13, 3, 500),
     }
 }
+
+/// The header dialects the keys' servers speak, in turn.
+const HEADERS: [HeaderStyle; 6] = [
+    HeaderStyle::None,
+    HeaderStyle::XRatelimitEpoch,
+    HeaderStyle::XRatelimitDelta,
+    HeaderStyle::Ietf06,
+    HeaderStyle::Ietf07,
+    HeaderStyle::Ietf08,
+];
+
+/// How their 429s say when to come back, in turn (an HTTP-date is read against the `Date`
+/// an hour off).
+const RETRY_AFTER: [RetryAfterStyle; 3] = [
+    RetryAfterStyle::Seconds,
+    RetryAfterStyle::HttpDate,
+    RetryAfterStyle::None,
+];
 
 /// SplitMix64, for a reproducible mix of keys and cancellations.
 struct Rng(u64);
@@ -83,7 +101,10 @@ async fn a_chaos_soak_gives_one_result_per_item_and_never_exceeds_a_quota() {
     for k in 0..keys {
         config = config.route(
             format!("/k{k}/"),
-            Route::gcra(5, Duration::from_secs(1), 1).faults(faults(k)),
+            Route::gcra(5, Duration::from_secs(1), 1)
+                .faults(faults(k))
+                .headers(HEADERS[k % HEADERS.len()])
+                .retry_after(RETRY_AFTER[k % RETRY_AFTER.len()]),
         );
     }
     let server = MockServer::start(config).await.expect("the mock starts");
