@@ -53,4 +53,9 @@ if [ -f wasm/package.json ]; then
     (cd wasm && npm install --no-audit --no-fund --loglevel=error)
   fi
 fi
+# cargo-fuzz for the fuzz smoke run (scripts/fuzz.sh) is not installed here: building it
+# takes minutes. Without it, test-all.sh says it skipped the fuzz targets.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "cargo-fuzz is not installed: the fuzz smoke run will be skipped (cargo install cargo-fuzz --locked to run it)"
+fi
 log "done"

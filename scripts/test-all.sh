@@ -2,7 +2,8 @@
 # The whole test suite: style, API docs (cargo doc with -D warnings), native tests (core,
 # engine, tokio adapter against the mock API, CLI, conformance, headway-redis and the CLI
 # against private redis-servers, and the Rust snippets of README.md and docs/coming-from.md
-# in tests/readme), loom models, no_std builds, README.md's shell quick starts
+# in tests/readme), loom models, a fuzz smoke run of each cargo-fuzz target (skipped, saying
+# so, without cargo-fuzz), no_std builds, README.md's shell quick starts
 # (scripts/readme-shell.sh),
 # the Python package (python/test.sh), and the wasm targets (Node, headless Chromium, the
 # npm package's JS API, a real-browser end-to-end run), then every test executable and
@@ -67,6 +68,18 @@ loom_tests=()
 for f in core/tests/loom_*.rs; do loom_tests+=(--test "$(basename "$f" .rs)"); done
 cargo_tests env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
   cargo test -p headway-core --release "${loom_tests[@]}"
+
+step "fuzz smoke: each cargo-fuzz target of fuzz/ for 20 s (RUSTC_BOOTSTRAP=1 on the stable toolchain)"
+# The property tests (proptest) run above everywhere; coverage-guided fuzzing needs
+# cargo-fuzz and compiler flags only nightly accepts, which RUSTC_BOOTSTRAP=1 unlocks on a
+# stable rustc. Where cargo-fuzz is missing or cannot build, say so plainly and go on.
+fuzz_rc=0
+bash scripts/fuzz.sh 20 || fuzz_rc=$?
+case "$fuzz_rc" in
+  0) ;;
+  2) echo "SKIPPED: fuzz smoke (cargo-fuzz missing or unable to build here; see the message above)" ;;
+  *) exit "$fuzz_rc" ;;
+esac
 
 step "no_std builds of the core"
 cargo build -p headway-core --target wasm32-unknown-unknown

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use headway_core::duration::saturating_nanos;
+use indexmap::IndexMap;
 
 use headway_core::key::{Changed, KeyMachine, KeyPolicy, Tier};
 use headway_core::Quota;
@@ -115,8 +116,9 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
                 shared: self.shared,
                 global: self.concurrency.map(|c| Arc::new(Slots::new(c))),
                 keys: Mutex::new(KeyMap {
-                    keys: HashMap::new(),
-                    sweep_at: 64,
+                    keys: IndexMap::new(),
+                    cursor: 0,
+                    hits: 0,
                 }),
             }),
         })
@@ -155,18 +157,74 @@ struct Inner<K, R> {
     keys: Mutex<KeyMap<K>>,
 }
 
+/// The keys held, swept a few at a time as they are used, so that memory follows the keys
+/// that carry information rather than every key ever seen.
 struct KeyMap<K> {
-    keys: HashMap<K, Arc<Key>>,
-    /// Sweep idle keys when the map grows past this size.
-    sweep_at: usize,
+    /// The keys, each at an index, so that the sweep can go through them in steps.
+    keys: IndexMap<K, Arc<Key>>,
+    /// The index the sweep looks at next.
+    cursor: usize,
+    /// Lookups of held keys since the sweep last took a step on one.
+    hits: u8,
+}
+
+/// Keys the sweep looks at for each key created: more than one, so that under churn the
+/// idle keys go faster than new ones come and the map stays within a small multiple of
+/// the keys in use.
+const SWEEP_PER_NEW_KEY: usize = 2;
+
+/// Lookups of a held key between two steps of the sweep: a key found takes no clock
+/// reading and no other key's lock on most lookups.
+const HITS_PER_SWEEP_STEP: u8 = 32;
+
+/// Keys the sweep looks at in a step taken on a lookup: two per lookup on average, so that
+/// once new keys stop coming the idle ones still go, in about half as many lookups as there
+/// are idle keys.
+const SWEEP_PER_STEP: usize = 2 * HITS_PER_SWEEP_STEP as usize;
+
+/// The least capacity the map is shrunk to.
+const MIN_CAPACITY: usize = 64;
+
+/// The one eviction rule: a key goes when nothing holds it (no waiter, no permit, no call)
+/// and its machine is idle at `now` (see [`KeyMachine::is_idle`]).
+fn evictable(key: &Arc<Key>, now: u64) -> bool {
+    Arc::strong_count(key) == 1 && key.is_idle(now)
 }
 
 impl<K> KeyMap<K> {
-    /// The one eviction rule: a key goes when nothing holds it (no waiter, no permit, no
-    /// call) and its machine is idle at `now` (see [`KeyMachine::is_idle`]).
+    /// Drops every evictable key.
     fn sweep(&mut self, now: u64) {
-        self.keys
-            .retain(|_, k| Arc::strong_count(k) > 1 || !k.is_idle(now));
+        self.keys.retain(|_, k| !evictable(k, now));
+        self.cursor = 0;
+        self.shrink();
+    }
+
+    /// Looks at up to `n` keys from the cursor on, dropping the evictable ones; the cursor
+    /// goes round the map, so every key is looked at once in each `len / n` steps.
+    fn sweep_some(&mut self, now: u64, n: usize) {
+        for _ in 0..n {
+            if self.cursor >= self.keys.len() {
+                self.cursor = 0;
+            }
+            let Some((_, key)) = self.keys.get_index(self.cursor) else {
+                break;
+            };
+            if evictable(key, now) {
+                // The last key moves into this index and is looked at next.
+                self.keys.swap_remove_index(self.cursor);
+            } else {
+                self.cursor += 1;
+            }
+        }
+        self.shrink();
+    }
+
+    /// Gives memory back once the map is down to a quarter of its capacity (half of it
+    /// stays free, so a map that grows again does not reallocate at once).
+    fn shrink(&mut self) {
+        if self.keys.capacity() > MIN_CAPACITY && self.keys.len() < self.keys.capacity() / 4 {
+            self.keys.shrink_to((self.keys.len() * 2).max(MIN_CAPACITY));
+        }
     }
 }
 
@@ -204,8 +262,9 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
         &self.inner.policy
     }
 
-    /// The key's state, created if needed. Idle keys are swept as the map grows, so memory
-    /// stays proportional to the keys that carry information.
+    /// The key's state, created if needed. Idle keys are swept a few at a time as keys are
+    /// created and used ([`SWEEP_PER_NEW_KEY`], [`SWEEP_PER_STEP`]), so memory stays
+    /// proportional to the keys that carry information.
     pub(crate) fn key<Q>(&self, key: &Q) -> Arc<Key>
     where
         K: Borrow<Q>,
@@ -213,12 +272,16 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
     {
         let mut map = lock(&self.inner.keys);
         if let Some(k) = map.keys.get(key) {
-            return Arc::clone(k);
+            let k = Arc::clone(k);
+            map.hits += 1;
+            if map.hits >= HITS_PER_SWEEP_STEP {
+                map.hits = 0;
+                // `k` is held here, so the step cannot drop it.
+                map.sweep_some(self.inner.runtime.now_ns(), SWEEP_PER_STEP);
+            }
+            return k;
         }
-        if map.keys.len() >= map.sweep_at {
-            map.sweep(self.inner.runtime.now_ns());
-            map.sweep_at = (map.keys.len() * 2).max(64);
-        }
+        map.sweep_some(self.inner.runtime.now_ns(), SWEEP_PER_NEW_KEY);
         let quotas = self
             .inner
             .per_key

@@ -840,3 +840,35 @@ fn quotas_changed_at_runtime_replan_the_queue() {
     assert_eq!(w.released_at, Some(200 * MS));
     assert!(lim.set_quotas(&"k", &[per_second(1); 9]).is_err());
 }
+
+#[test]
+fn idle_keys_go_a_few_at_a_time_once_new_keys_stop_coming() {
+    // 100,000 keys used at once: each carries information (its interval) until 100 ms later.
+    let rt = FakeRuntime::new();
+    let lim: Limiter<u64, FakeRuntime> = Limiter::builder(rt.clone())
+        .quota(per_second(10))
+        .build()
+        .unwrap();
+    for i in 0..100_000u64 {
+        drop(lim.try_acquire(&i).unwrap());
+    }
+    assert_eq!(lim.key_count(), 100_000);
+    // Then no new key comes: 1,000 keys are used, one request each per interval. The idle
+    // ones go as the active ones are looked up, not only once the map doubles.
+    rt.advance(S);
+    for _ in 0..500 {
+        for k in 0..1_000u64 {
+            drop(lim.try_acquire(&(1_000_000 + k)).unwrap());
+        }
+        rt.advance(100 * MS);
+    }
+    assert!(lim.key_count() <= 1_000 + 64, "{} keys", lim.key_count());
+    // A key held by a waiter is never swept, however many lookups pass.
+    drop(lim.try_acquire(&7).unwrap());
+    let mut w = Probe::new(lim.acquire(&7));
+    assert!(!w.poll(&rt));
+    for _ in 0..100_000 {
+        let _ = lim.try_acquire(&1_000_000);
+    }
+    assert_eq!(lim.snapshot(&7).queued, 1);
+}

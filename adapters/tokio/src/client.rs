@@ -137,7 +137,19 @@ impl ClientBuilder {
         self
     }
 
-    /// Per-attempt timeout, send to response headers (default 30 s; `None` for none).
+    /// Per-attempt timeout (default 30 s; `None` for none).
+    ///
+    /// It covers one attempt from the moment it is handed to reqwest (after its turn came:
+    /// waits for rate, pauses and backoff are not counted) until the response headers have
+    /// arrived: connecting, the TLS handshake, writing the request, and the server's time
+    /// to answer. A server that accepts a connection and never answers fails the attempt
+    /// with `ClientError::Timeout`, and the attempt is retried like a failed send. The
+    /// response **body is not covered**: it is read by the caller after the call returned
+    /// (`response.bytes()`, `.text()`, `.chunk()`), so a server that sends its headers and
+    /// then trickles or stalls its body is bounded only by the reqwest client's own
+    /// timeouts: [`reqwest::ClientBuilder::timeout`] (the whole exchange, body included) or
+    /// [`reqwest::ClientBuilder::read_timeout`] (each read), set on the client passed to
+    /// [`ClientBuilder::reqwest_client`]. `tests/stalled.rs` shows both.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.timeout = timeout;
         self

@@ -159,6 +159,12 @@
 //! every header to hold that. When several entries share a name, [`Headers::get`] decides which
 //! one is read (the first, for slices); header values that are not valid UTF-8 should be passed
 //! as absent.
+//!
+//! Work is linear in the size of the headers, and nothing is allocated: only the first 64
+//! members of a `RateLimit` list are read, and only the first 64 of a `RateLimit-Policy`
+//! are searched for the policy one of them names (learned quotas are the first
+//! [`MAX_TIERS`] usable items). A megabyte-long field of a hundred thousand items costs a
+//! bounded number of passes over it, not one per item.
 
 use core::time::Duration;
 
@@ -539,6 +545,12 @@ fn reference<H: Headers + ?Sized>(headers: &H, wall_ms: u64) -> Reference {
 }
 
 /// The current window as one source describes it; unknown fields are `None`.
+/// The members of a `RateLimit` list read, and of a `RateLimit-Policy` list searched for
+/// the policy an item names (a server sends a handful): each `RateLimit` item that would be
+/// the most constraining one so far is looked up in the policy, so this bounds the work a
+/// hostile server's long lists cost to a fixed number of passes over them.
+const MAX_ITEMS: usize = 64;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Window {
     limit: Option<u64>,
@@ -613,7 +625,7 @@ impl Window {
         let mut dict = Window::default();
         // The most constraining -08 item: (remaining, reset, policy name).
         let mut best: Option<(u64, Option<u64>, &str)> = None;
-        for m in members(field) {
+        for m in members(field).take(MAX_ITEMS) {
             match m.key {
                 Some(key) => {
                     if key.eq_ignore_ascii_case("limit") {
@@ -630,12 +642,6 @@ impl Window {
                     let Some(r) = m.param("r").and_then(value::count) else {
                         continue;
                     };
-                    let policy = headers.get("ratelimit-policy");
-                    if policy.is_some_and(|p| !counts_requests(p, m.name())) {
-                        // A limit on bytes (or any unit but requests) says nothing about
-                        // when the next request may go.
-                        continue;
-                    }
                     let t = m
                         .param("t")
                         .and_then(|t| value::wait(t, Bare::EpochOrDelta, reference));
@@ -643,7 +649,12 @@ impl Window {
                         None => true,
                         Some((br, bt, _)) => r < br || (r == br && t > bt),
                     };
-                    if better {
+                    // A limit on bytes (or any unit but requests) says nothing about when
+                    // the next request may go. The policy is looked up only for an item
+                    // that would be the new best, so a long `RateLimit` is not a pass over
+                    // the policy for each of its items.
+                    let policy = headers.get("ratelimit-policy");
+                    if better && policy.map_or(true, |p| counts_requests(p, m.name())) {
                         best = Some((r, t, m.name()));
                     }
                 }
@@ -666,6 +677,7 @@ impl Window {
 /// and later) is absent or `requests`.
 fn counts_requests(field: &str, name: &str) -> bool {
     members(field)
+        .take(MAX_ITEMS)
         .find(|m| m.key.is_none() && m.name() == name && value::count(m.item).is_none())
         .and_then(|m| m.param("qu"))
         .map_or(true, |unit| unquote(unit).eq_ignore_ascii_case("requests"))
@@ -674,6 +686,7 @@ fn counts_requests(field: &str, name: &str) -> bool {
 /// The `q` of the -08 policy item named `name`.
 fn policy_quota_named(field: &str, name: &str) -> Option<u64> {
     members(field)
+        .take(MAX_ITEMS)
         .find(|m| m.key.is_none() && m.name() == name && value::count(m.item).is_none())
         .and_then(|m| m.param("q"))
         .and_then(value::count)
@@ -710,6 +723,7 @@ fn policies<H: Headers + ?Sized>(headers: &H) -> Policies {
 /// The `r` of the -08 `RateLimit` item named `name`: requests left in that policy.
 fn remaining_named(field: &str, name: &str) -> Option<u64> {
     members(field)
+        .take(MAX_ITEMS)
         .find(|m| m.key.is_none() && m.name() == name && value::count(m.item).is_none())
         .and_then(|m| m.param("r"))
         .and_then(value::count)
