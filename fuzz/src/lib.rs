@@ -5,26 +5,7 @@ use headway_core::feedback::{Interpretation, RetryReason, Verdict};
 use headway_core::MAX_TIERS;
 
 /// Every header name `interpret` reads, so that arbitrary input reaches them often.
-pub const NAMES: &[&str] = &[
-    "Retry-After",
-    "Date",
-    "RateLimit",
-    "RateLimit-Policy",
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "X-RateLimit-Limit",
-    "X-RateLimit-Remaining",
-    "X-RateLimit-Reset",
-    "X-RateLimit-Reset-After",
-    "X-Rate-Limit-Limit",
-    "X-Rate-Limit-Remaining",
-    "X-Rate-Limit-Reset",
-    "X-RateLimit-Limit-Requests",
-    "X-RateLimit-Remaining-Requests",
-    "X-RateLimit-Reset-Requests",
-    "X-Shopify-Shop-Api-Call-Limit",
-];
+pub const NAMES: &[&str] = headway_core::feedback::HEADERS_READ;
 
 /// A response written as text, the form of the seed corpus:
 ///

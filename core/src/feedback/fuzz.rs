@@ -9,26 +9,7 @@ use super::date::{days_from_unix_epoch, year_of};
 use super::*;
 
 /// Every header name `interpret` reads.
-const NAMES: &[&str] = &[
-    "Retry-After",
-    "Date",
-    "RateLimit",
-    "RateLimit-Policy",
-    "RateLimit-Limit",
-    "RateLimit-Remaining",
-    "RateLimit-Reset",
-    "X-RateLimit-Limit",
-    "X-RateLimit-Remaining",
-    "X-RateLimit-Reset",
-    "X-RateLimit-Reset-After",
-    "X-Rate-Limit-Limit",
-    "X-Rate-Limit-Remaining",
-    "X-Rate-Limit-Reset",
-    "X-RateLimit-Limit-Requests",
-    "X-RateLimit-Remaining-Requests",
-    "X-RateLimit-Reset-Requests",
-    "X-Shopify-Shop-Api-Call-Limit",
-];
+const NAMES: &[&str] = HEADERS_READ;
 
 const STATUSES: &[u16] = &[
     200, 204, 301, 400, 403, 404, 408, 429, 500, 501, 502, 503, 504,

@@ -453,6 +453,36 @@ pub struct Interpretation {
     pub feedback: Feedback,
 }
 
+/// Every response header [`interpret`] reads, in the case servers usually send. A browser
+/// app reading a cross-origin API sees only the headers the server exposes: these are the
+/// ones to list in its `Access-Control-Expose-Headers`.
+///
+/// ```
+/// use headway_core::feedback::HEADERS_READ;
+/// assert!(HEADERS_READ.contains(&"Retry-After"));
+/// assert!(HEADERS_READ.contains(&"RateLimit-Policy"));
+/// ```
+pub const HEADERS_READ: &[&str] = &[
+    "Retry-After",
+    "Date",
+    "RateLimit",
+    "RateLimit-Policy",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "X-RateLimit-Reset-After",
+    "X-Rate-Limit-Limit",
+    "X-Rate-Limit-Remaining",
+    "X-Rate-Limit-Reset",
+    "X-RateLimit-Limit-Requests",
+    "X-RateLimit-Remaining-Requests",
+    "X-RateLimit-Reset-Requests",
+    "X-Shopify-Shop-Api-Call-Limit",
+];
+
 /// Interprets a response: its `status`, its `headers`, and the local unix time `wall_ms` in
 /// milliseconds (used only for epochs and dates, and replaced by the response's `Date` header
 /// when that parses). See the module docs for every rule.
