@@ -53,9 +53,11 @@ if [ -f wasm/package.json ]; then
     (cd wasm && npm install --no-audit --no-fund --loglevel=error)
   fi
 fi
-# cargo-fuzz for the fuzz smoke run (scripts/fuzz.sh) is not installed here: building it
-# takes minutes. Without it, test-all.sh says it skipped the fuzz targets.
+# cargo-fuzz for the fuzz smoke run (scripts/fuzz.sh): a couple of minutes to build, once.
+# If it cannot be installed, test-all.sh says it skipped the fuzz targets and goes on.
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  log "cargo-fuzz is not installed: the fuzz smoke run will be skipped (cargo install cargo-fuzz --locked to run it)"
+  log "installing cargo-fuzz 0.13.2"
+  cargo install cargo-fuzz --version 0.13.2 --locked \
+    || log "cargo-fuzz could not be installed: the fuzz smoke run will be skipped"
 fi
 log "done"
