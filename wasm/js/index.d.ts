@@ -289,9 +289,9 @@ export declare class Limiter extends EventTarget {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /**
    * Pauses for `ms` milliseconds: `{ origin }` (any URL of the origin, as `fetch` keys its
-   * requests), `{ key }` (a key as given to `acquire`), or, with neither, every key in use:
-   * the origins `fetch` has seen and the `"default"` key of `acquire` (keys first used
-   * afterwards are not paused). Every queued caller of those keys waits.
+   * requests), `{ key }` (a key as given to `acquire`), or, with neither, every key: the
+   * origins `fetch` has seen, the `"default"` key of `acquire`, and any key first used before
+   * the pause ends. Every queued caller of those keys waits.
    * @throws {TypeError} `ms` not a number, a `key` that is not a string, an `origin` that is
    *   not an absolute URL, or both given
    * @throws {RangeError} `ms` negative or NaN (Infinity pauses for good)

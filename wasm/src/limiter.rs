@@ -208,36 +208,23 @@ impl RawLimiter {
     }
 
     /// Pauses for `ms` milliseconds `{ origin }` (any URL: its origin is the key `fetch`
-    /// queues it under), `{ key }` (a key as given), or, with neither, every key in use and
-    /// the `"default"` key of `acquire`: every queued request waits.
+    /// queues it under), `{ key }` (a key as given), or, with neither, every key: those in
+    /// use, the `"default"` key of `acquire`, and any first used before the pause ends.
     pub fn pause(&self, ms: &JsValue, options: &JsValue) -> Result<(), JsValue> {
         let ns = args::pause_ms(ms, "ms")?;
         args::options(options)?;
         let (key, origin) = (get(options, "key"), get(options, "origin"));
-        let keys = match (is_set(&key), is_set(&origin)) {
+        let limiter = self.client.client().limiter();
+        let pause = Duration::from_nanos(ns);
+        match (is_set(&key), is_set(&origin)) {
             (true, true) => {
                 return Err(type_error(Text::new(
                     "give \"key\" or \"origin\", not both",
                 )))
             }
-            (true, false) => vec![args::key(&key)?],
-            (false, true) => vec![args::origin(&origin)?],
-            (false, false) => {
-                let mut keys: Vec<String> = self
-                    .client
-                    .client()
-                    .limiter()
-                    .snapshots()
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                keys.push(args::key(&JsValue::UNDEFINED)?);
-                keys
-            }
-        };
-        let limiter = self.client.client().limiter();
-        for key in &keys {
-            limiter.pause_for(key, Duration::from_nanos(ns));
+            (true, false) => limiter.pause_for(&args::key(&key)?, pause),
+            (false, true) => limiter.pause_for(&args::origin(&origin)?, pause),
+            (false, false) => limiter.pause_all_for(pause),
         }
         Ok(())
     }

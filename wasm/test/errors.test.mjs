@@ -47,7 +47,7 @@ test('the classes relate as documented', () => {
 test('a wait past maxWaitMs is a RateLimitError from acquire and fetch', async () => {
   const clock = new FakeClock();
   const limiter = new Limiter({ limit: 1, per: '1s', maxWaitMs: 500, timeoutMs: 0, clock });
-  limiter.pause(2000);
+  limiter.pause(2000, { key: 'default' });
   const fields = { retryAfterMs: 2000, attempts: 0 };
   assertError(await caught(() => limiter.acquire()), RateLimitError, [HeadwayError], fields);
 

@@ -169,7 +169,7 @@ test('maxWaitMs: a queued wait exactly equal to it is allowed', async () => {
 test('a far-future wait on a paused key is a RateLimitError at once, not a sleep', async () => {
   const clock = new FakeClock();
   const limiter = new Limiter({ limit: 10, per: '1s', maxWaitMs: 5000, clock });
-  limiter.pause(1e12);
+  limiter.pause(1e12, { key: 'default' });
   const err = await limiter.acquire().catch((e) => e);
   assert.ok(err instanceof RateLimitError, String(err));
   assert.equal(err.retryAfterMs, 1e12);

@@ -105,11 +105,14 @@ test('a bad key: the same TypeError from acquire, tryAcquire, wrap and pause', a
       `headway-limiter: "key" must be a string, got ${got}`,
     );
   }
-  // Absent (undefined or null) is the key "default".
-  limiter.pause(1000, { key: null });
-  assert.ok(limiter.stats().keys.default.pausedForMs > 0);
-  assert.equal(limiter.tryAcquire({ key: null }), null);
+  // Absent (undefined or null) is the key "default" for acquire and tryAcquire; for pause,
+  // every key, those first used during the pause included.
   assert.ok(limiter.tryAcquire({ key: 'other' }));
+  limiter.pause(1000, { key: null });
+  assert.equal(limiter.tryAcquire({ key: null }), null);
+  assert.ok(limiter.stats().keys.default.pausedForMs > 0);
+  assert.equal(limiter.tryAcquire({ key: 'other' }), null);
+  assert.equal(limiter.tryAcquire({ key: 'new' }), null);
 });
 
 test('a bad pause: one message for the pause of a Limiter, and for the pause end of the cells and KeyMachine', async () => {

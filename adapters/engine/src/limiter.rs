@@ -119,6 +119,7 @@ impl<K: Hash + Eq + Clone, R: Runtime> LimiterBuilder<K, R> {
                     keys: IndexMap::new(),
                     cursor: 0,
                     hits: 0,
+                    paused_until: 0,
                 }),
             }),
         })
@@ -166,6 +167,9 @@ struct KeyMap<K> {
     cursor: usize,
     /// Lookups of held keys since the sweep last took a step on one.
     hits: u8,
+    /// Until when every key is paused ([`Limiter::pause_all_for`]), the keys created
+    /// meanwhile included.
+    paused_until: u64,
 }
 
 /// Keys the sweep looks at for each key created: more than one, so that under churn the
@@ -281,7 +285,8 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             }
             return k;
         }
-        map.sweep_some(self.inner.runtime.now_ns(), SWEEP_PER_NEW_KEY);
+        let now = self.inner.runtime.now_ns();
+        map.sweep_some(now, SWEEP_PER_NEW_KEY);
         let quotas = self
             .inner
             .per_key
@@ -289,6 +294,11 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
             .unwrap_or(&self.inner.quotas)
             .clone();
         let k = Arc::new(self.fresh(&quotas));
+        if map.paused_until > now {
+            // A key born during a pause of every key is paused with the others.
+            let until = map.paused_until;
+            k.update(now, |m| ((), m.pause_until(until)));
+        }
         map.keys.insert(key.to_owned(), Arc::clone(&k));
         k
     }
@@ -365,6 +375,23 @@ impl<K: Hash + Eq + Clone, R: Runtime> Limiter<K, R> {
         let now = self.inner.runtime.now_ns();
         let until = now.saturating_add(saturating_nanos(duration));
         self.key(key).update(now, |m| ((), m.pause_until(until)));
+    }
+
+    /// Admits nothing on any key for `duration` from now: every key held re-plans, and a key
+    /// first used before the pause ends starts paused (an idle key may have been dropped,
+    /// and the pause reaches it all the same). Pauses already in force that end later are
+    /// kept.
+    pub fn pause_all_for(&self, duration: Duration) {
+        let now = self.inner.runtime.now_ns();
+        let until = now.saturating_add(saturating_nanos(duration));
+        let held: Vec<Arc<Key>> = {
+            let mut map = lock(&self.inner.keys);
+            map.paused_until = map.paused_until.max(until);
+            map.keys.values().map(Arc::clone).collect()
+        };
+        for key in held {
+            key.update(now, |m| ((), m.pause_until(until)));
+        }
     }
 
     /// Sets `key`'s quotas at runtime, keeping its state.

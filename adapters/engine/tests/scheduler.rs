@@ -415,6 +415,32 @@ fn a_pause_wakes_only_the_head_and_is_kept_by_later_waiters() {
 }
 
 #[test]
+fn a_pause_of_every_key_reaches_keys_held_dropped_and_new() {
+    let (rt, lim) = limiter(&[per_second(10)]);
+    drop(lim.try_acquire(&"held").unwrap());
+    // Idle and unlimited-looking once swept: "gone" is dropped from the map.
+    drop(lim.try_acquire(&"gone").unwrap());
+    rt.advance(S);
+    assert_eq!(lim.sweep(), 0, "idle keys go");
+    let _busy = lim.try_acquire(&"held").unwrap();
+    lim.pause_all_for(Duration::from_millis(500));
+    // A key held, one the sweep dropped, and one never seen: none goes before 1.5 s.
+    let times: Vec<u64> = rt.run(async {
+        let mut times = Vec::new();
+        for key in ["held", "gone", "new"] {
+            drop(lim.acquire(&key).await.unwrap());
+            times.push(rt.now_ns());
+        }
+        times
+    });
+    assert_eq!(times, vec![1500 * MS, 1500 * MS, 1500 * MS]);
+    // Once it is over, a new key starts unpaused.
+    let later = rt.now_ns();
+    assert!(lim.try_acquire(&"newer").is_ok());
+    assert_eq!(rt.now_ns(), later);
+}
+
+#[test]
 fn a_waiter_for_rate_holds_no_in_flight_slot() {
     // Global cap 2. Key "slow" allows one request per 10 s; "b" and "c" are unlimited.
     let rt = FakeRuntime::new();
