@@ -4,10 +4,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{headway, headway_sync, json_lines, text, HEADWAY};
+use common::{headway, headway_sync, json_lines, spawn_headway, text};
 use headway_mock::{Faults, MockConfig, MockHandle, MockServer, Route};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -295,14 +294,7 @@ async fn sigint_leaves_a_summary_and_a_file_that_resume_completes() {
         "-o",
         out.to_str().unwrap(),
     ];
-    let mut child = tokio::process::Command::new(HEADWAY)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("headway starts");
+    let mut child = spawn_headway(&args);
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(urls.as_bytes()).await.expect("write URLs");
     drop(stdin);

@@ -8,16 +8,21 @@ use tokio::io::AsyncWriteExt;
 
 pub const HEADWAY: &str = env!("CARGO_BIN_EXE_headway");
 
-/// Runs the binary with `args`, feeding `stdin`, and gives up after `limit`.
-pub async fn headway(args: &[&str], stdin: &str, limit: Duration) -> Output {
-    let mut child = tokio::process::Command::new(HEADWAY)
+/// Starts the binary with `args`, every stream piped, killed if the test drops it.
+pub fn spawn_headway(args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(HEADWAY)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("the headway binary starts");
+        .expect("the headway binary starts")
+}
+
+/// Runs the binary with `args`, feeding `stdin`, and gives up after `limit`.
+pub async fn headway(args: &[&str], stdin: &str, limit: Duration) -> Output {
+    let mut child = spawn_headway(args);
     let mut input = child.stdin.take().expect("stdin is piped");
     let text = stdin.to_string();
     let writer = tokio::spawn(async move {
